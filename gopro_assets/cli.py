@@ -1,0 +1,145 @@
+"""gopro-lake: demo landing zone, materialize (through Dagster), export, explain.
+
+Every table is built by Dagster's own execution against the instance in DAGSTER_HOME,
+so each CLI run appears in the Dagster UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from gopro_assets import settings
+
+# Dagster's system tags for a single run over a partition range (public tag names,
+# spelled out to avoid importing dagster's private modules).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME defaults to ./.dagster_home (contract §1), with telemetry off."""
+    home = Path(os.environ.get("DAGSTER_HOME") or "./.dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
+def _progress(msg: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(f"[{stamp}] {msg}", flush=True)
+
+
+def plan_stages(defs):
+    """Split the asset graph into runs: consecutive layers with one partitions definition.
+
+    A run can only cover one partition range, so the plan alternates between
+    unpartitioned, daily and monthly assets in dependency order.
+    """
+    graph = defs.resolve_asset_graph()
+    keys = [k for k in graph.toposorted_asset_keys if graph.get(k).is_materializable]
+    stage, pdef_of = {}, {}
+    for key in keys:
+        node = graph.get(key)
+        pdef = node.partitions_def
+        pdef_of[key] = pdef
+        s = 0
+        for parent in node.parent_keys:
+            if parent not in stage:
+                continue
+            s = max(s, stage[parent] + (0 if pdef_of[parent] == pdef else 1))
+        stage[key] = s
+    groups: dict[tuple, list] = {}
+    for key in keys:
+        groups.setdefault((stage[key], id(pdef_of[key])), []).append(key)
+    return [(pdef_of[ks[0]], ks) for (_, _), ks in sorted(groups.items(), key=lambda kv: kv[0][0])]
+
+
+def materialize(through: date, defs=None, resources: dict | None = None, instance=None, echo=None) -> bool:
+    """Materialize every asset and partition through ``through`` (contract §6), one
+    Dagster run per stage of :func:`plan_stages`. Returns False when a run failed."""
+    import dagster as dg
+
+    from gopro_assets.partitions import THROUGH_TAG
+
+    if defs is None:
+        from gopro_assets.definitions import defs
+    echo = echo or _progress
+    instance = instance or dg.DagsterInstance.get()
+    assets = list(defs.assets or []) + list(defs.asset_checks or [])
+    resources = resources if resources is not None else defs.resources
+    stages = plan_stages(defs)
+    ok = True
+    for i, (pdef, keys) in enumerate(stages, 1):
+        names = ", ".join(k.to_user_string() for k in keys)
+        tags = {THROUGH_TAG: through.isoformat()}
+        label = "unpartitioned"
+        if pdef is not None:
+            keys_through = pdef.get_partition_keys(dynamic_partitions_store=instance, current_time=_end_of(through))
+            if not keys_through:
+                echo(f"[{i}/{len(stages)}] skip {names}: no partition complete by {through}")
+                continue
+            tags |= {RANGE_START_TAG: keys_through[0], RANGE_END_TAG: keys_through[-1]}
+            label = f"partitions {keys_through[0]}..{keys_through[-1]}"
+        echo(f"[{i}/{len(stages)}] {label}: {names}")
+        started = time.monotonic()
+        result = dg.materialize(
+            assets, selection=keys, instance=instance, resources=resources, tags=tags, raise_on_error=False,
+        )
+        took = time.monotonic() - started
+        if not result.success:
+            ok = False
+            echo(f"[{i}/{len(stages)}] FAILED after {took:.1f}s (run {result.run_id}); see the Dagster UI")
+            for ev in result.all_events:
+                if ev.is_failure or (ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.evaluation.passed):
+                    echo(f"    {ev.message}")
+            break
+        echo(f"[{i}/{len(stages)}] done in {took:.1f}s (run {result.run_id[:8]})")
+    return ok
+
+
+def _end_of(day: date):
+    return settings.end_of_day(day)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gopro-lake", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_demo = sub.add_parser("demo", help="write a demo landing zone with real MP4 files")
+    p_demo.add_argument("--out", default=None, help="folder (default: $GOPRO_LANDING)")
+    p_demo.add_argument("--subscribers", type=int, default=40)
+    p_demo.add_argument("--clips", type=int, default=120)
+    p_demo.add_argument("--seed", type=int, default=7)
+
+    p_mat = sub.add_parser("materialize", help="materialize every asset and partition through a day")
+    p_mat.add_argument("--through", type=date.fromisoformat, default=None,
+                       help="inclusive day, YYYY-MM-DD (default: yesterday, UTC)")
+
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from gopro_assets.lib.demo import generate_demo
+
+        out = args.out or settings.env("GOPRO_LANDING")
+        started = time.monotonic()
+        counts = generate_demo(out, subscribers=args.subscribers, clips=args.clips, seed=args.seed)
+        _progress(f"demo landing zone written to {out} in {time.monotonic() - started:.1f}s: {counts}")
+        return 0
+    if args.command == "materialize":
+        ensure_dagster_home()
+        through = args.through or settings.yesterday_utc()
+        _progress(f"materializing through {through} (landing={settings.env('GOPRO_LANDING')}, lake={settings.env('GOPRO_LAKE')})")
+        return 0 if materialize(through) else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""R5–R6 and R12: choose each due batch's deliveries once, then never change them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gopro_assets.lib.delta_store import DeltaStore, sql_literal
+from gopro_assets.lib.money import select_batch
+from gopro_assets.lib.sql_runner import connect, fetch_arrow, query_text, table_refs
+
+DELIVERIES, DELIVERED_BATCHES = "deal_deliveries", "delivered_batches"
+
+DELIVERY_SCHEMA = pa.schema([
+    ("deal_id", pa.string()),
+    ("batch_id", pa.string()),
+    ("clip_id", pa.string()),
+    ("subscriber_id", pa.string()),
+    ("tier", pa.string()),
+    ("billable_seconds", pa.int64()),
+    ("tier_price_cents", pa.int64()),  # null under flat_fee
+    ("revenue_month", pa.string()),
+    ("cutoff_at", pa.timestamp("us", tz="UTC")),
+    ("selection_rank", pa.int64()),  # position in the R6 order among the batch's candidates
+])
+
+DELIVERED_BATCH_SCHEMA = pa.schema([
+    ("deal_id", pa.string()),
+    ("batch_id", pa.string()),
+    ("buyer_id", pa.string()),
+    ("pricing_model", pa.string()),
+    ("cutoff_at", pa.timestamp("us", tz="UTC")),
+    ("revenue_month", pa.string()),
+    ("max_minutes", pa.int64()),
+    ("fee_cents", pa.int64()),
+    ("clips", pa.int64()),
+    ("billable_seconds", pa.int64()),
+    ("candidates", pa.int64()),
+    ("input_versions", pa.string()),  # JSON {table: Delta version} the batch was computed from
+])
+
+LICENSABLE_SQL = query_text("licensable_clips")
+INPUTS = sorted(set(table_refs(LICENSABLE_SQL)) | {"license_batches"})
+
+
+def revenue_month(cutoff_at: datetime) -> str:
+    """R10: the UTC calendar month of the batch's cutoff."""
+    return cutoff_at.strftime("%Y-%m")
+
+
+def due_batches(store: DeltaStore, as_of: datetime) -> list[dict]:
+    """Batches whose cutoff is before ``as_of`` and that were not delivered yet, in
+    cutoff order (R6: a deal's batches are processed in cutoff_at order)."""
+    batches = store.read("license_batches").to_pylist()
+    frozen = store.read(DELIVERED_BATCHES, columns=["deal_id", "batch_id"], schema=DELIVERED_BATCH_SCHEMA)
+    done = set(zip(frozen["deal_id"].to_pylist(), frozen["batch_id"].to_pylist()))
+    due = [b for b in batches if b["cutoff_at"] < as_of and (b["deal_id"], b["batch_id"]) not in done]
+    return sorted(due, key=lambda b: (b["cutoff_at"], b["deal_id"], b["batch_id"]))
+
+
+def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) -> dict:
+    """Select and freeze one batch; returns its delivered_batches row.
+
+    Crash safety: the deliveries are written (replacing any left by a crashed run) before
+    the batch is marked delivered, and a batch is only ever selected while unmarked.
+    """
+    versions = {t: store.version(t) for t in INPUTS if store.exists(t)}
+    con = connect(
+        store, [t for t in INPUTS if t != "license_batches"],
+        {"deal_id": batch["deal_id"], "cutoff_at": batch["cutoff_at"].isoformat(), "review_days": review_days},
+        empty_schemas={DELIVERIES: DELIVERY_SCHEMA},
+    )
+    candidates = fetch_arrow(con, LICENSABLE_SQL)
+    con.close()
+    seconds = candidates["billable_seconds"].to_pylist()
+    chosen = select_batch(seconds, batch["max_minutes"])
+    picked = candidates.take(pa.array(chosen, pa.int64())) if chosen else candidates.slice(0, 0)
+    month = revenue_month(batch["cutoff_at"])
+    n = picked.num_rows
+    deliveries = pa.table({
+        "deal_id": pa.array([batch["deal_id"]] * n, pa.string()),
+        "batch_id": pa.array([batch["batch_id"]] * n, pa.string()),
+        "clip_id": picked["clip_id"],
+        "subscriber_id": picked["subscriber_id"],
+        "tier": picked["tier"],
+        "billable_seconds": picked["billable_seconds"].cast(pa.int64()),
+        "tier_price_cents": (picked["tier_price_cents"].cast(pa.int64()) if deal["pricing_model"] == "per_minute"
+                             else pa.nulls(n, pa.int64())),
+        "revenue_month": pa.array([month] * n, pa.string()),
+        "cutoff_at": pa.array([batch["cutoff_at"]] * n, pa.timestamp("us", tz="UTC")),
+        "selection_rank": pa.array([i + 1 for i in chosen], pa.int64()),
+    }, schema=DELIVERY_SCHEMA)
+    predicate = f"deal_id = {sql_literal(batch['deal_id'])} AND batch_id = {sql_literal(batch['batch_id'])}"
+    store.replace_where(DELIVERIES, deliveries, predicate)
+    row = {
+        "deal_id": batch["deal_id"], "batch_id": batch["batch_id"], "buyer_id": deal["buyer_id"],
+        "pricing_model": deal["pricing_model"], "cutoff_at": batch["cutoff_at"], "revenue_month": month,
+        "max_minutes": batch["max_minutes"], "fee_cents": batch["fee_cents"], "clips": n,
+        "billable_seconds": int(pc.sum(deliveries["billable_seconds"]).as_py() or 0),
+        "candidates": candidates.num_rows, "input_versions": json.dumps(versions, sort_keys=True),
+    }
+    store.append(DELIVERED_BATCHES, pa.Table.from_pylist([row], schema=DELIVERED_BATCH_SCHEMA))
+    return row
+
+
+def ensure_tables(store: DeltaStore) -> None:
+    if not store.exists(DELIVERIES):
+        store.append(DELIVERIES, DELIVERY_SCHEMA.empty_table())
+    if not store.exists(DELIVERED_BATCHES):
+        store.append(DELIVERED_BATCHES, DELIVERED_BATCH_SCHEMA.empty_table())

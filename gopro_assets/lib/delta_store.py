@@ -1,0 +1,136 @@
+"""Delta tables on a local folder or ``s3://``: the one place that builds table paths.
+
+Every output table lives at ``<lake>/<table_name>`` (contract §1). Writes are whole
+Delta commits, so a crash never leaves a partial write visible; the write helpers
+here are idempotent (overwrite a partition, replace rows by predicate, merge by key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from gopro_assets.lib.storage import is_s3, storage_options_for
+
+
+def sql_literal(value) -> str:
+    """A literal for a Delta predicate (strings quoted, quotes doubled)."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def in_list(column: str, values: Sequence) -> str:
+    return f"{column} IN ({', '.join(sql_literal(v) for v in values)})"
+
+
+class DeltaStore:
+    """The lake: Delta tables under one root."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+        self.storage_options = storage_options_for(self.root)
+
+    def __repr__(self) -> str:  # never print storage options: they hold secrets
+        return f"DeltaStore({self.root!r})"
+
+    def uri(self, table: str) -> str:
+        if "/" in table or ".." in table:
+            raise ValueError(f"bad table name {table!r}")
+        return f"{self.root}/{table}"
+
+    def table(self, table: str, version: int | None = None) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.uri(table), version=version, storage_options=self.storage_options or None)
+        except TableNotFoundError:
+            return None
+
+    def exists(self, table: str) -> bool:
+        return self.table(table) is not None
+
+    def version(self, table: str) -> int | None:
+        dt = self.table(table)
+        return None if dt is None else dt.version()
+
+    def dataset(self, table: str, version: int | None = None) -> pads.Dataset | None:
+        """An Arrow dataset (projection and filter pushdown; DuckDB scans it directly)."""
+        dt = self.table(table, version)
+        return None if dt is None else dt.to_pyarrow_dataset()
+
+    def read(
+        self,
+        table: str,
+        columns: list[str] | None = None,
+        filter: pads.Expression | None = None,
+        schema: pa.Schema | None = None,
+        version: int | None = None,
+    ) -> pa.Table:
+        """The table's rows; an empty table of ``schema`` when it does not exist yet."""
+        ds = self.dataset(table, version)
+        if ds is None:
+            if schema is None:
+                raise FileNotFoundError(f"Delta table {table!r} does not exist in {self.root}")
+            empty = schema.empty_table()
+            return empty.select(columns) if columns else empty
+        return ds.to_table(columns=columns, filter=filter)
+
+    # -- writes ---------------------------------------------------------------
+    def _write(self, table: str, data: pa.Table, **kwargs) -> None:
+        write_deltalake(
+            self.uri(table),
+            data,
+            storage_options=self.storage_options or None,
+            **kwargs,
+        )
+
+    def overwrite(self, table: str, data: pa.Table, partition_by: list[str] | None = None) -> None:
+        """Replace the whole table (schema included) in one commit."""
+        self._write(table, data, mode="overwrite", schema_mode="overwrite", partition_by=partition_by)
+
+    def replace_where(self, table: str, data: pa.Table, predicate: str, partition_by: list[str] | None = None) -> None:
+        """Atomically replace the rows matching ``predicate`` with ``data`` (one commit).
+
+        Used for partition overwrites: re-running a partition gives the same rows.
+        """
+        if not self.exists(table):
+            self._write(table, data, mode="append", partition_by=partition_by)
+            return
+        self._write(table, data, mode="overwrite", predicate=predicate)
+
+    def append(self, table: str, data: pa.Table, partition_by: list[str] | None = None) -> None:
+        self._write(table, data, mode="append", partition_by=partition_by)
+
+    def delete(self, table: str, predicate: str) -> None:
+        dt = self.table(table)
+        if dt is not None:
+            dt.delete(predicate)
+
+    def upsert(self, table: str, data: pa.Table, key: Sequence[str], update_when: str | None = None) -> None:
+        """MERGE ``data`` by ``key``: insert new keys, update matched rows when ``update_when``
+        (a predicate on ``s``/``t``) holds, or always when it is None."""
+        dt = self.table(table)
+        if dt is None:
+            self._write(table, data, mode="append")
+            return
+        on = " AND ".join(f"t.{k} = s.{k}" for k in key)
+        (
+            dt.merge(data, predicate=on, source_alias="s", target_alias="t")
+            .when_matched_update_all(predicate=update_when)
+            .when_not_matched_insert_all()
+            .execute()
+        )
+
+    def optimize_and_vacuum(self, table: str, retention_hours: int = 168) -> dict:
+        dt = self.table(table)
+        if dt is None:
+            return {}
+        metrics = dt.optimize.compact()
+        dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=retention_hours >= 168)
+        return metrics
+
+
+__all__ = ["DeltaStore", "in_list", "is_s3", "sql_literal"]

@@ -1,0 +1,189 @@
+"""Run the SQL models of ``dbt_like_sql/`` on DuckDB over Delta tables (no Dagster here).
+
+A model is one ``.sql`` file (a single SELECT, DuckDB dialect) with a ``.yml`` beside it
+holding its description, column docs and data tests. Its inputs are read from its
+table references, parsed with sqlglot; DuckDB scans each input's Delta table through a
+``deltalake`` Arrow dataset (projection and filter pushdown), since DuckDB's own delta
+extension cannot be downloaded here. Run settings reach the SQL as DuckDB variables
+(``getvariable('share_rate_num')``), so every file stays plain, parseable SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+import yaml
+from sqlglot import exp
+
+from gopro_assets.lib.delta_store import DeltaStore
+
+SQL_ROOT = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+MACROS_DIR = SQL_ROOT / "macros"
+
+
+@dataclass
+class DataTest:
+    name: str
+    sql: str  # returns the offending rows; the test passes when it returns none
+    severity: str = "error"  # error -> blocking check; warn -> reported only
+    description: str = ""
+
+
+@dataclass
+class SqlModel:
+    name: str
+    path: Path
+    sql: str
+    description: str
+    group: str
+    deps: list[str]
+    columns: dict[str, str]
+    tests: list[DataTest]
+    partition: dict | None = None  # {"kind": "daily"|"monthly", "column": ...}
+    kinds: list[str] = field(default_factory=lambda: ["duckdb", "sql", "delta"])
+    owners: list[str] = field(default_factory=lambda: ["team:data-platform"])
+    int64_columns: list[str] = field(default_factory=list)
+    column_types: dict[str, str] = field(default_factory=dict)  # for reading its own earlier partitions
+
+    @property
+    def reads_itself(self) -> bool:
+        return self.name in table_refs(self.sql)
+
+
+def table_refs(sql: str, self_name: str | None = None) -> list[str]:
+    """Tables a query reads: every table reference that is not a CTE (via sqlglot's AST)."""
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    refs = {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}
+    # Table functions (range(), generate_series()) are not tables.
+    refs = {r for r in refs if r not in {"range", "generate_series", "unnest"}}
+    if self_name:
+        refs.discard(self_name)  # a model may read its own earlier partitions
+    return sorted(refs)
+
+
+def _column_tests(model: str, col: str, tests: list) -> list[DataTest]:
+    out = []
+    for t in tests:
+        kind, arg = (t, None) if isinstance(t, str) else next(iter(t.items()))
+        if kind == "not_null":
+            out.append(DataTest(f"{col}_not_null", f"SELECT * FROM {model} WHERE {col} IS NULL", description=f"{col} is never null"))
+        elif kind == "unique":
+            out.append(DataTest(f"{col}_unique", f"SELECT {col}, count(*) AS n FROM {model} GROUP BY {col} HAVING count(*) > 1",
+                                description=f"{col} is unique"))
+        elif kind == "accepted_values":
+            values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in arg["values"])
+            out.append(DataTest(f"{col}_accepted_values", f"SELECT * FROM {model} WHERE {col} NOT IN ({values})",
+                                description=f"{col} in ({values})"))
+        elif kind == "relationships":
+            out.append(DataTest(
+                f"{col}_relationships",
+                f"SELECT m.* FROM {model} m ANTI JOIN {arg['to']} r ON m.{col} = r.{arg['field']} WHERE m.{col} IS NOT NULL",
+                description=f"every {col} exists in {arg['to']}.{arg['field']}",
+            ))
+        elif kind == "non_negative":
+            out.append(DataTest(f"{col}_non_negative", f"SELECT * FROM {model} WHERE {col} < 0", description=f"{col} >= 0"))
+        else:
+            raise ValueError(f"{model}.{col}: unknown column test {kind!r}")
+    return out
+
+
+def load_model(sql_path: Path) -> SqlModel:
+    name = sql_path.stem
+    spec = yaml.safe_load(sql_path.with_suffix(".yml").read_text()) or {}
+    sql = sql_path.read_text()
+    columns, tests = {}, []
+    for col in spec.get("columns", []):
+        columns[col["name"]] = col.get("description", "")
+        tests.extend(_column_tests(name, col["name"], col.get("tests", [])))
+    for t in spec.get("tests", []):
+        if "unique_combination" in t:
+            cols = ", ".join(t["unique_combination"])
+            tests.append(DataTest(f"unique_{'_'.join(t['unique_combination'])}",
+                                  f"SELECT {cols}, count(*) AS n FROM {name} GROUP BY {cols} HAVING count(*) > 1",
+                                  description=f"({cols}) is unique"))
+        else:
+            tests.append(DataTest(t["name"], t["sql"], t.get("severity", "error"), t.get("description", "")))
+    # Inputs: the model's own table references plus those of its data tests.
+    deps = sorted(set(table_refs(sql, name)).union(*(table_refs(t.sql, name) for t in tests)))
+    return SqlModel(
+        name=name, path=sql_path, sql=sql, description=spec.get("description", "").strip(),
+        group=spec.get("group", sql_path.parent.name), deps=deps, columns=columns, tests=tests,
+        partition=spec.get("partition"), kinds=spec.get("kinds", ["duckdb", "sql", "delta"]),
+        int64_columns=[c["name"] for c in spec.get("columns", []) if c.get("int64")],
+        column_types={c["name"]: c["type"] for c in spec.get("columns", []) if c.get("type")},
+    )
+
+
+def discover(root: Path = SQL_ROOT) -> list[SqlModel]:
+    return [load_model(p) for p in sorted(root.glob("*/*.sql")) if p.parent.name not in ("macros", "queries")]
+
+
+def connect(store: DeltaStore, tables: list[str], variables: dict, empty_schemas: dict[str, pa.Schema] | None = None,
+            versions: dict[str, int] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the macros loaded, ``tables`` registered and variables set.
+
+    ``empty_schemas`` gives a stand-in (an empty table) for an input that does not exist
+    yet; ``versions`` pins inputs to Delta versions (time travel).
+    """
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for macro in sorted(MACROS_DIR.glob("*.sql")):
+        con.execute(macro.read_text())
+    for table in tables:
+        ds = store.dataset(table, (versions or {}).get(table))
+        if ds is None:
+            schema = (empty_schemas or {}).get(table)
+            if schema is None:
+                raise FileNotFoundError(f"input table {table!r} does not exist yet in {store.root}")
+            con.register(table, schema.empty_table())
+        else:
+            con.register(table, ds)
+    for key, value in variables.items():
+        con.execute(f"SET VARIABLE {key} = ?", [value])
+    return con
+
+
+def fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pa.Table:
+    return con.sql(sql, params=params).to_arrow_table() if params else con.sql(sql).to_arrow_table()
+
+
+def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> duckdb.DuckDBPyConnection:
+    inputs = list(model.deps)
+    own = model.reads_itself and store.exists(model.name)
+    con = connect(store, inputs + ([model.name] if own else []), variables)
+    if model.reads_itself and not own:
+        # first partition ever: the model's own (empty) table for its opening balances
+        cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in model.column_types.items())
+        con.register(model.name, con.sql(f"SELECT {cols} WHERE false").to_arrow_table())
+    return con
+
+
+def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> pa.Table:
+    result = fetch_arrow(con, model.sql)
+    # Money columns leave DuckDB as int64 cents (HUGEINT inside the query for exact
+    # products); a value that does not fit int64 fails here instead of wrapping.
+    for name in model.int64_columns:
+        i = result.schema.get_field_index(name)
+        if i >= 0 and result.schema.field(i).type != pa.int64():
+            result = result.set_column(i, name, result.column(name).cast(pa.int64(), safe=True))
+    return result
+
+
+def run_tests(con: duckdb.DuckDBPyConnection, model: SqlModel, result: pa.Table, limit: int = 20):
+    """Yield (test, offending row count, sample rows) with ``result`` registered as the model."""
+    con.register(model.name, result)
+    for test in model.tests:
+        bad = fetch_arrow(con, f"SELECT * FROM ({test.sql}) LIMIT {limit + 1}")
+        n = bad.num_rows if bad.num_rows <= limit else fetch_arrow(con, f"SELECT count(*) AS n FROM ({test.sql})")["n"][0].as_py()
+        yield test, n, json.loads(json.dumps(bad.slice(0, limit).to_pylist(), default=str))
+
+
+def query_text(name: str) -> str:
+    """A parametrised query of ``dbt_like_sql/queries`` (run by Python assets)."""
+    return (SQL_ROOT / "queries" / f"{name}.sql").read_text()

@@ -1,0 +1,112 @@
+"""Turns every ``dbt_like_sql/**/<model>.sql`` into a Dagster asset with its data tests as
+asset checks (blocking when their severity is ``error``). The pure parts (discovery,
+sqlglot dependency parsing, running on DuckDB) live in ``lib/sql_runner.py``.
+"""
+
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from gopro_assets.lib.sql_runner import SQL_ROOT, SqlModel, connect_for_model, discover, run_model, run_tests
+from gopro_assets.metadata import table_metadata
+from gopro_assets.partitions import as_of, daily_partitions, monthly_partitions, partition_days, single_run
+from gopro_assets.resources import LakehouseResource
+
+PARTITIONS = {"daily": daily_partitions, "monthly": monthly_partitions}
+REPO_ROOT = SQL_ROOT.parent
+
+
+def run_variables(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dict:
+    rate = lakehouse.share_rate_fraction
+    return {
+        "as_of": as_of(context).isoformat(),
+        "share_rate_num": rate.numerator,
+        "share_rate_den": rate.denominator,
+        "min_payout_cents": lakehouse.min_payout,
+        "review_days": lakehouse.review_window_days,
+    }
+
+
+def _month_starts(context: dg.AssetExecutionContext) -> list[date]:
+    return sorted(date.fromisoformat(k[:10]) for k in context.partition_keys)
+
+
+
+def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
+    partitions_def = PARTITIONS.get((model.partition or {}).get("kind"))
+    check_specs = [
+        dg.AssetCheckSpec(name=t.name, asset=model.name, blocking=t.severity == "error", description=t.description or None)
+        for t in model.tests
+    ]
+
+    @dg.asset(
+        name=model.name,
+        description=model.description,
+        group_name=model.group,
+        owners=model.owners,
+        kinds=set(model.kinds),
+        deps=model.deps,
+        partitions_def=partitions_def,
+        backfill_policy=single_run if partitions_def else None,
+        check_specs=check_specs,
+        metadata={
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(name, description=doc or None) for name, doc in model.columns.items()]
+            ),
+            "sql_file": dg.MetadataValue.path(str(model.path.relative_to(REPO_ROOT))),
+            "dagster/code_references": dg.CodeReferencesMetadataValue(
+                code_references=[dg.LocalFileCodeReference(file_path=str(model.path), line_number=1)]
+            ),
+        },
+    )
+    def _sql_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+        store = lakehouse.store()
+        variables = run_variables(context, lakehouse)
+        column = (model.partition or {}).get("column")
+        failures: dict[str, list] = {t.name: [] for t in model.tests}
+        counts: dict[str, int] = {t.name: 0 for t in model.tests}
+
+        def execute(extra_vars: dict, predicate: str | None):
+            con = connect_for_model(store, model, variables | extra_vars)
+            result = run_model(con, model)
+            if predicate is None:
+                store.overwrite(model.name, result)
+            else:
+                store.replace_where(model.name, result, predicate)
+            for test, n, rows in run_tests(con, model, result):
+                counts[test.name] += n
+                failures[test.name].extend(rows[: 20 - len(failures[test.name])])
+            con.close()
+            return result.num_rows
+
+        written = 0
+        if partitions_def is daily_partitions:
+            days = partition_days(context)
+            written += execute({"range_start": days[0], "range_end": days[-1]},
+                               f"{column} >= '{days[0]}' AND {column} <= '{days[-1]}'")
+        elif partitions_def is monthly_partitions:
+            # Month by month, in order: each month's opening balance is the previous
+            # month's carried-forward amount (R11), read from this same table.
+            for start in _month_starts(context):
+                month = start.strftime("%Y-%m")
+                written += execute({"month": month, "month_start": start}, f"{column} = '{month}'")
+        else:
+            written += execute({}, None)
+
+        for test in model.tests:
+            yield dg.AssetCheckResult(
+                check_name=test.name,
+                passed=counts[test.name] == 0,
+                severity=dg.AssetCheckSeverity.ERROR if test.severity == "error" else dg.AssetCheckSeverity.WARN,
+                metadata={"offending_rows": counts[test.name], "sample": dg.MetadataValue.json(failures[test.name][:20])},
+                description=test.description or None,
+            )
+        yield dg.MaterializeResult(metadata=table_metadata(store, model.name, model.columns, rows_written=written))
+
+    return _sql_asset
+
+
+def build_sql_assets(root: Path = SQL_ROOT) -> list[dg.AssetsDefinition]:
+    return [build_sql_asset(m) for m in discover(root)]
