@@ -146,3 +146,30 @@ def test_materialize_twice_leaves_every_table_identical(lakehouse):
     second = snapshot_lake(lakehouse.store())
     assert first == second
     assert {"footage_inventory", "deal_deliveries", "revenue_share_statements", "payout_reconciliation"} <= set(first)
+
+
+def test_blocking_checks_ran_and_catch_an_ineligible_delivery(lakehouse):
+    """R5/R12 check: a delivery of c4 (owner in Canada) slipped into the frozen table is
+    caught by the independent re-judgement from the raw event log."""
+    import pyarrow as pa
+
+    from gopro_assets.lib.deliveries import DELIVERIES
+    from gopro_assets.licensing.checks import delivered_owners_eligible_at_cutoff, no_duplicate_delivery_within_deal
+
+    with dg.instance_for_test() as instance:
+        assert materialize(date(2025, 2, 5), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        evaluations = instance.event_log_storage.get_latest_asset_check_execution_by_key
+        checks = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.to_user_string() == "deal_deliveries"]
+        records = evaluations(checks)
+        assert {k.name for k in checks} >= {"no_duplicate_delivery_within_deal", "delivered_owners_eligible_at_cutoff"}
+        assert all(records[k].status.value == "SUCCEEDED" for k in checks), records
+
+    assert delivered_owners_eligible_at_cutoff(lakehouse=lakehouse).passed
+    store = lakehouse.store()
+    good = store.read(DELIVERIES)
+    forged = good.to_pylist()[0] | {"clip_id": "c4", "subscriber_id": "s3"}
+    store.append(DELIVERIES, pa.Table.from_pylist([forged, good.to_pylist()[0]], schema=good.schema))
+    result = delivered_owners_eligible_at_cutoff(lakehouse=lakehouse)
+    assert not result.passed
+    assert "c4" in json.dumps(result.metadata["sample"].value)
+    assert not no_duplicate_delivery_within_deal(lakehouse=lakehouse).passed  # c1 twice in D1

@@ -27,7 +27,9 @@ gross AS (
     LEFT JOIN delivered AS d USING (deal_id, batch_id)
 )
 SELECT
-    deal_id, batch_id, buyer_id, revenue_month, pricing_model, cutoff_at, clips, billable_seconds,
+    deal_id, batch_id, buyer_id, revenue_month, pricing_model, cutoff_at,
+    -- counts leave as BIGINT, not the HUGEINT/DECIMAL(38,0) that sum() gives
+    CAST(clips AS BIGINT) AS clips, CAST(billable_seconds AS BIGINT) AS billable_seconds,
     CAST(gross_cents AS BIGINT) AS gross_cents,
     -- R8: pool = round_half_up(gross * share_rate); share_rate = num / den exactly
     CAST(CASE WHEN is_break THEN 0

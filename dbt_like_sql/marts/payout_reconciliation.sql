@@ -1,11 +1,17 @@
 -- R13 contributor side for one statement month: payable_cents against the payouts
 -- made. A payout_id seen more than once makes its line `duplicate` (it is counted once
--- in paid_cents); a payout with no payable statement is `unexpected`.
-WITH month_payouts AS (
+-- in paid_cents, at its first occurrence in file order); a payout with no payable
+-- statement is `unexpected`. Copies are counted over ALL payouts, not just this month's:
+-- the same payout_id filed under two statement months is a duplicate too, and only its
+-- first occurrence counts as paid (docs/MONEY_CHOICES.md).
+WITH all_payouts AS (
     SELECT *,
         count(*) OVER (PARTITION BY payout_id) AS copies,
         row_number() OVER (PARTITION BY payout_id ORDER BY _source_path, _source_line) AS copy_number
     FROM payouts
+),
+month_payouts AS (
+    SELECT * FROM all_payouts
     WHERE statement_month = getvariable('month')
 ),
 paid AS (

@@ -45,6 +45,6 @@ SELECT
     CAST(remainder_num AS VARCHAR) || '/' || CAST(total_weight AS VARCHAR) AS remainder_fraction,
     CAST(weight AS VARCHAR) AS weight,
     CAST(total_weight AS VARCHAR) AS batch_weight,
-    clips, billable_seconds
+    CAST(clips AS BIGINT) AS clips, CAST(billable_seconds AS BIGINT) AS billable_seconds
 FROM ranked
 ORDER BY deal_id, batch_id, subscriber_id

@@ -12,10 +12,13 @@ earned AS (
     GROUP BY subscriber_id
 ),
 delivered AS (
-    SELECT subscriber_id, count(*) AS clips_licensed, sum(billable_seconds) AS billable_seconds
-    FROM deal_deliveries
-    WHERE revenue_month = getvariable('month')
-    GROUP BY subscriber_id
+    -- only deliveries of batches marked delivered (as in revenue_share_allocations): rows
+    -- a crashed delivery run left behind are not counted
+    SELECT d.subscriber_id, count(*) AS clips_licensed, sum(d.billable_seconds) AS billable_seconds
+    FROM deal_deliveries AS d
+    SEMI JOIN delivered_batches AS b ON b.deal_id = d.deal_id AND b.batch_id = d.batch_id
+    WHERE d.revenue_month = getvariable('month')
+    GROUP BY d.subscriber_id
 ),
 opening AS (
     SELECT s.subscriber_id, s.carried_forward_cents AS opening_balance_cents

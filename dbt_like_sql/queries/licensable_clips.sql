@@ -1,6 +1,6 @@
 -- R5: the clips licensable in one batch of one deal, in R6 selection order
 -- (tier rank desc, uploaded_at asc, clip_id asc).
--- Variables: deal_id, cutoff_at, review_days. Run by the deal_deliveries asset batch by
+-- Variables: deal_id, batch_id, cutoff_at, review_days. Run by the deal_deliveries asset batch by
 -- batch in cutoff order, so "delivered in an earlier batch" sees the batches before.
 WITH deal AS (
     SELECT * FROM license_deals WHERE deal_id = getvariable('deal_id')
@@ -48,5 +48,8 @@ WHERE ineligible_reason(country, subscribed_at, cancelled_at, invited_at, consen
   AND NOT coalesce(list_contains(excluded_buyers, buyer_id), false)         -- R1 per-buyer exclusion
   AND coalesce(exclusion_action, 'include') <> 'exclude'                    -- R1b clip exclusion
   AND (pricing_model <> 'per_minute' OR tier_price_cents IS NOT NULL)       -- R5 priced tier
-  AND clip_id NOT IN (SELECT clip_id FROM deal_deliveries WHERE deal_id = getvariable('deal_id'))
+  -- R5 once per deal: not delivered in an EARLIER batch of the deal. This batch's own rows
+  -- (left by a run that crashed before marking it delivered) are replaced, so they do not count.
+  AND clip_id NOT IN (SELECT clip_id FROM deal_deliveries
+                      WHERE deal_id = getvariable('deal_id') AND batch_id IS DISTINCT FROM getvariable('batch_id'))
 ORDER BY tier_rank DESC, uploaded_at ASC, clip_id ASC                       -- R6

@@ -67,10 +67,12 @@ def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) 
     Crash safety: the deliveries are written (replacing any left by a crashed run) before
     the batch is marked delivered, and a batch is only ever selected while unmarked.
     """
-    versions = {t: store.version(t) for t in INPUTS if store.exists(t)}
+    # the raw event logs too: the eligibility check re-judges the batch from them
+    versions = {t: store.version(t) for t in [*INPUTS, "consent_events", "clip_exclusions"] if store.exists(t)}
     con = connect(
         store, [t for t in INPUTS if t != "license_batches"],
-        {"deal_id": batch["deal_id"], "cutoff_at": batch["cutoff_at"].isoformat(), "review_days": review_days},
+        {"deal_id": batch["deal_id"], "batch_id": batch["batch_id"], "cutoff_at": batch["cutoff_at"].isoformat(),
+         "review_days": review_days},
         empty_schemas={DELIVERIES: DELIVERY_SCHEMA},
     )
     candidates = fetch_arrow(con, LICENSABLE_SQL)
