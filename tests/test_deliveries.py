@@ -180,6 +180,18 @@ def test_r4_original_is_licensed(lake):
     assert lake.delivered("D1") == ["orig"]
 
 
+def test_r4_stale_flag_in_another_partition_still_not_licensed(lake):
+    # "late" (uploaded Jun 2, its partition written first, flagged original at the time) and
+    # "early" (same file, uploaded Jun 1, arrived later: its partition run flags it original
+    # and cannot re-flag "late" in the other partition). R4 over the whole inventory: "early"
+    # is the original, "late" a duplicate -> only "early" is delivered.
+    lake.eligible("S1")
+    lake.clip("late", "S1", uploaded_at=ts("2025-06-02T00:00:00Z"), fingerprint="f")  # stale is_duplicate=False
+    lake.clip("early", "S1", uploaded_at=ts("2025-06-01T00:00:00Z"), fingerprint="f")
+    lake.deal("D1").batch("D1", "B1").run()
+    assert lake.delivered("D1") == ["early"]
+
+
 # =========================================================================== R5
 # One lake, many deals: each deal differs from "D-none" (no criteria) by ONE criterion.
 # Baseline clip: 1920x1080 (hd), 30 fps, 60 s, activity surf, unpublished, uploaded long

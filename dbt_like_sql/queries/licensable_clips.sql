@@ -5,6 +5,14 @@
 WITH deal AS (
     SELECT * FROM license_deals WHERE deal_id = getvariable('deal_id')
 ),
+originals AS (
+    -- R4 judged over the WHOLE inventory, not only from the stored is_duplicate flag: a
+    -- partition run flags the clips it writes, but cannot re-flag a clip of another
+    -- partition that a late-arriving, earlier upload of the same file made a duplicate.
+    SELECT clip_id FROM footage_inventory
+    QUALIFY fingerprint IS NULL
+         OR row_number() OVER (PARTITION BY fingerprint ORDER BY uploaded_at, clip_id) = 1
+),
 candidates AS (
     SELECT
         i.clip_id, i.subscriber_id, i.tier, i.billable_seconds, i.uploaded_at, i.activity,
@@ -20,6 +28,7 @@ candidates AS (
         CASE i.tier WHEN 'aerial' THEN 4 WHEN 'uhd' THEN 3 WHEN 'hd' THEN 2 ELSE 1 END AS tier_rank
     FROM footage_inventory AS i, deal
     WHERE NOT i.is_duplicate                                            -- R4
+      AND i.clip_id IN (SELECT clip_id FROM originals)                  -- R4 (whole inventory)
       AND i.uploaded_at <= CAST(getvariable('cutoff_at') AS TIMESTAMPTZ)
       AND (deal.min_short_side_px IS NULL OR i.short_side_px >= deal.min_short_side_px)
       AND (deal.min_fps IS NULL OR i.fps >= deal.min_fps)
