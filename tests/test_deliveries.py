@@ -218,6 +218,7 @@ R5_DEALS = {
     "D-fps": ({"min_fps": 30.0}, {"fps2997"}),  # 29.97 < 30
     "D-act": ({"activities": ["surf", "ski"]}, {"bike", "noact"}),  # null activity not "in" a list
     "D-act-null": ({"activities": None}, set()),  # null = any activity, null included
+    "D-act-empty": ({"activities": []}, set(R5_ALL)),  # an empty list matches no clip
     "D-unpub": ({"unpublished_only": True}, {"pub"}),
     "D-unpub-false": ({"unpublished_only": False}, set()),
     "D-dur": ({"min_duration_s": 10.0}, {"dur999"}),  # 9.99 < 10, 10.0 passes
@@ -247,7 +248,7 @@ def test_r5_upload_after_cutoff_never_delivered(r5_lake):
     # "late" was uploaded 1 µs after the cutoff: in no deal; "atcut" (== cutoff) is in all.
     everything = r5_lake.delivered()
     assert "late" not in everything
-    assert everything.count("atcut") == len(R5_DEALS)
+    assert everything.count("atcut") == len(R5_DEALS) - 1  # all but D-act-empty (matches nothing)
 
 
 def test_r5_flat_fee_rows_carry_no_price(r5_lake):
@@ -482,6 +483,30 @@ def test_r12_late_cancellation_before_cutoff_recorded(frozen):
     assert len(late) == 2
 
 
+def test_r12_late_opt_out_and_opt_in_inside_the_window(frozen):
+    # Late pair before the cutoff: opt_out at cutoff-3d, opt_in at cutoff-2d -> enrolled_at
+    # = cutoff-2d, window (7 days) not over at the cutoff: in_review_window, decided by the
+    # opt_in event "S1-in2".
+    frozen.consent("S1-out", "S1", CUTOFF - timedelta(days=3), "opt_out")
+    frozen.consent("S1-in2", "S1", CUTOFF - timedelta(days=2), "opt_in")
+    assert {(r["deal_id"], r["event_id"], r["source"], r["reason"]) for r in _late(frozen)[1]} == {
+        ("D1", "S1-in2", "consent_events", "in_review_window"),
+        ("D2", "S1-in2", "consent_events", "in_review_window"),
+    }
+
+
+def test_r12_two_late_causes_one_row_consistent_source(frozen):
+    # S2 both moved to CA (subscriber row) and, late, excluded buyer acme: one row per
+    # delivery; the subscriber-row condition comes first (macro order), so D1 and D2 say
+    # not_us / subscribers / no event id (never "not_us" with source consent_events).
+    frozen.sub("S2", country="CA")
+    frozen.consent("S2-in2", "S2", CUTOFF - timedelta(days=1), "opt_in", excluded_buyers=["acme"])
+    assert _brief(_late(frozen)[1]) == [
+        ("D1", "B1", "c2", "S2", None, "subscribers", "not_us"),
+        ("D2", "B1", "c2", "S2", None, "subscribers", "not_us"),
+    ]
+
+
 def test_r12_late_revocations_columns(frozen):
     frozen.consent("S1-out", "S1", CUTOFF - timedelta(days=1), "opt_out")
     late = _late(frozen)[1]
@@ -494,3 +519,10 @@ def test_r12_deliveries_schema_has_revenue_month(frozen):
     t = frozen.store.read(deliveries.DELIVERIES)
     assert {"deal_id", "batch_id", "clip_id", "subscriber_id", "tier", "billable_seconds", "revenue_month"} <= set(t.column_names)
     assert t.schema.field("billable_seconds").type == pa.int64()
+
+
+def test_r10_revenue_month_is_the_utc_month_of_the_cutoff():
+    # 2026-01-31T23:30-05:00 == 2026-02-01T04:30Z -> "2026-02"; the lake itself stores UTC.
+    minus5 = timezone(timedelta(hours=-5))
+    assert deliveries.revenue_month(datetime(2026, 1, 31, 23, 30, tzinfo=minus5)) == "2026-02"
+    assert deliveries.revenue_month(ts("2026-01-31T23:59:59.999999Z")) == "2026-01"

@@ -20,26 +20,31 @@ judged AS (
     FROM with_owner AS w
     ASOF LEFT JOIN int_clip_exclusion_timeline AS x
         ON w.clip_id = x.clip_id AND w.t >= x.event_at
+),
+reasoned AS (
+    -- one cause per delivery: a clip exclusion first, then the owner's first failing R1/R1b
+    -- condition (subscriber row before consent state, the macro's order), then the buyer
+    SELECT *,
+        CASE
+            WHEN exclusion_action = 'exclude' THEN 'clip_excluded'
+            WHEN owner_reason IS NOT NULL THEN owner_reason
+            WHEN coalesce(list_contains(excluded_buyers, buyer_id), false) THEN 'buyer_excluded'
+        END AS reason
+    FROM judged
 )
 SELECT
     deal_id, batch_id, clip_id, subscriber_id,
     CASE
-        WHEN exclusion_action = 'exclude' THEN exclusion_event_id
-        WHEN owner_reason IN ('not_opted_in', 'in_review_window') OR list_contains(excluded_buyers, buyer_id) THEN consent_event_id
-    END AS event_id,
+        WHEN reason = 'clip_excluded' THEN exclusion_event_id
+        WHEN reason IN ('not_opted_in', 'in_review_window', 'buyer_excluded') THEN consent_event_id
+    END AS event_id,                                                  -- null for a subscriber-row change
     CASE
-        WHEN exclusion_action = 'exclude' THEN 'clip_exclusions'
-        WHEN owner_reason IN ('not_opted_in', 'in_review_window') OR list_contains(excluded_buyers, buyer_id) THEN 'consent_events'
+        WHEN reason = 'clip_excluded' THEN 'clip_exclusions'
+        WHEN reason IN ('not_opted_in', 'in_review_window', 'buyer_excluded') THEN 'consent_events'
         ELSE 'subscribers'
     END AS source,
-    CASE
-        WHEN exclusion_action = 'exclude' THEN 'clip_excluded'
-        WHEN owner_reason IS NOT NULL THEN owner_reason
-        ELSE 'buyer_excluded'
-    END AS reason,
+    reason,
     t AS cutoff_at
-FROM judged
-WHERE exclusion_action = 'exclude'
-   OR owner_reason IS NOT NULL
-   OR coalesce(list_contains(excluded_buyers, buyer_id), false)
+FROM reasoned
+WHERE reason IS NOT NULL
 ORDER BY deal_id, batch_id, clip_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,8 +47,11 @@ INPUTS = sorted(set(table_refs(LICENSABLE_SQL)) | {"license_batches"})
 
 
 def revenue_month(cutoff_at: datetime) -> str:
-    """R10: the UTC calendar month of the batch's cutoff."""
-    return cutoff_at.strftime("%Y-%m")
+    """R10: the UTC calendar month of the batch's cutoff (an aware cutoff in another offset is
+    converted to UTC first; a naive one is a lake timestamp, which is UTC)."""
+    if cutoff_at.tzinfo is None:
+        cutoff_at = cutoff_at.replace(tzinfo=timezone.utc)
+    return cutoff_at.astimezone(timezone.utc).strftime("%Y-%m")
 
 
 def due_batches(store: DeltaStore, as_of: datetime) -> list[dict]:

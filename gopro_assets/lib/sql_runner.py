@@ -187,3 +187,25 @@ def run_tests(con: duckdb.DuckDBPyConnection, model: SqlModel, result: pa.Table,
 def query_text(name: str) -> str:
     """A parametrised query of ``dbt_like_sql/queries`` (run by Python assets)."""
     return (SQL_ROOT / "queries" / f"{name}.sql").read_text()
+
+
+def column_lineage(model: SqlModel, input_columns: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
+    """For each output column, the (table, column) inputs it is computed from (sqlglot's
+    lineage over the model's AST, given the input tables' columns)."""
+    from sqlglot.lineage import lineage
+
+    schema = {t: {c: "TEXT" for c in cols} for t, cols in input_columns.items()}
+    tree = sqlglot.parse_one(model.sql, dialect="duckdb")
+    out: dict[str, list[tuple[str, str]]] = {}
+    for column in model.columns:
+        try:
+            node = lineage(column, tree, schema=schema, dialect="duckdb")
+        except Exception:  # noqa: BLE001 - lineage is documentation; a column it cannot trace gets none
+            continue
+        leaves = {
+            (n.source.name, n.name.split(".")[-1])
+            for n in node.walk()
+            if not n.downstream and isinstance(n.source, exp.Table) and n.source.name in input_columns
+        }
+        out[column] = sorted(leaves)
+    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from gopro_assets.lib.sql_runner import SQL_ROOT, SqlModel, connect_for_model, discover, run_model, run_tests
+from gopro_assets.lib.sql_runner import SQL_ROOT, SqlModel, column_lineage, connect_for_model, discover, run_model, run_tests
 from gopro_assets.metadata import table_metadata
 from gopro_assets.partitions import as_of, daily_partitions, monthly_partitions, partition_days, single_run
 from gopro_assets.resources import LakehouseResource
@@ -32,6 +32,19 @@ def run_variables(context: dg.AssetExecutionContext, lakehouse: LakehouseResourc
 def _month_starts(context: dg.AssetExecutionContext) -> list[date]:
     return sorted(date.fromisoformat(k[:10]) for k in context.partition_keys)
 
+
+
+def lineage_metadata(store, model: SqlModel) -> dg.TableColumnLineage:
+    """Column lineage from the SQL (sqlglot), shown on the asset's page in the UI."""
+    inputs = {}
+    for table in [*model.deps, *([model.name] if model.reads_itself else [])]:
+        dt = store.table(table)
+        if dt is not None:
+            inputs[table] = [f.name for f in dt.schema().fields]
+    return dg.TableColumnLineage(deps_by_column={
+        column: [dg.TableColumnDep(asset_key=dg.AssetKey(table), column_name=col) for table, col in deps]
+        for column, deps in column_lineage(model, inputs).items() if deps
+    })
 
 
 def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
@@ -103,7 +116,10 @@ def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
                 metadata={"offending_rows": counts[test.name], "sample": dg.MetadataValue.json(failures[test.name][:20])},
                 description=test.description or None,
             )
-        yield dg.MaterializeResult(metadata=table_metadata(store, model.name, model.columns, rows_written=written))
+        yield dg.MaterializeResult(metadata={
+            **table_metadata(store, model.name, model.columns, rows_written=written),
+            "dagster/column_lineage": lineage_metadata(store, model),
+        })
 
     return _sql_asset
 
