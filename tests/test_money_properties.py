@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from fractions import Fraction
 
 import pyarrow as pa
@@ -45,8 +45,12 @@ def run_arrow(name: str, tables: dict[str, pa.Table], variables: dict) -> pa.Tab
 
 
 # -- strategies ---------------------------------------------------------------------
+# billable seconds 0..3600 and prices 0..500, often drawn from a few round values so that
+# equal weights (and so tied remainders, R9's tie-break) come up regularly
+seconds_st = st.one_of(st.sampled_from([0, 1, 10, 30, 60]), st.integers(0, 3600))
+price_st = st.one_of(st.sampled_from([0, 100, 200, 300]), st.integers(0, 500))
 deliveries_st = st.lists(
-    st.tuples(st.sampled_from(SUBSCRIBERS), st.integers(0, 3600), st.integers(0, 500)),  # subscriber, seconds, price
+    st.tuples(st.sampled_from(SUBSCRIBERS), seconds_st, price_st),  # subscriber, seconds, price
     min_size=0, max_size=12,
 )
 
@@ -57,7 +61,13 @@ def batches_st(draw):
     for i in range(draw(st.integers(1, 3))):
         model = draw(st.sampled_from(["per_minute", "flat_fee"]))
         fee = draw(st.integers(0, 10**7)) if model == "flat_fee" else None
-        out.append({"batch_id": f"B{i}", "model": model, "fee": fee, "deliveries": draw(deliveries_st)})
+        if draw(st.booleans()):
+            deliveries = draw(deliveries_st)
+        else:  # equal weights: k distinct subscribers with identical clips -> remainders tie
+            subs = draw(st.lists(st.sampled_from(SUBSCRIBERS), min_size=1, max_size=len(SUBSCRIBERS), unique=True))
+            secs, price = draw(seconds_st), draw(price_st)
+            deliveries = [(sub, secs, price) for sub in subs]
+        out.append({"batch_id": f"B{i}", "model": model, "fee": fee, "deliveries": deliveries})
     return out
 
 
@@ -65,9 +75,6 @@ def batches_st(draw):
 def share_rate_st(draw):
     den = draw(st.integers(1, 20))
     return Fraction(draw(st.integers(0, den)), den)
-
-
-CUTOFF = datetime(2025, 1, 20, tzinfo=timezone.utc)
 
 
 def lake_tables(batches: list[dict], month_of=lambda i: "2025-01") -> tuple[pa.Table, pa.Table]:
@@ -226,7 +233,7 @@ STATEMENT_SCHEMA = pa.schema([(c, pa.string() if t == "VARCHAR" else pa.int64())
                               for c, t in MODELS["revenue_share_statements"].column_types.items()])
 
 
-@FAST
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(earnings=earnings_st, min_payout=st.integers(0, 2500))
 def test_r11_statements_conserve_money_and_match_roll_forward_month_by_month(earnings, min_payout):
     inputs = statement_inputs(earnings)

@@ -142,7 +142,7 @@ def test_r7_flat_fee_batch_with_only_zero_second_clips_is_a_break_too(store):
     lake(store, [delivery("a", "s1", 0, None)], [batch("D1", "B1", "flat_fee", 500)])
     r = revenue(store)[("D1", "B1")]
     assert (r["gross_cents"], r["pool_cents"], r["platform_cents"], r["clips"]) == (500, 0, 500, 1)
-    assert r["break_reason"] is not None
+    assert r["break_reason"] == "flat_fee_batch_without_billable_seconds"
     a = allocations(store).get(("D1", "B1"), {})
     assert sum(cents(a).values()) == 0
 

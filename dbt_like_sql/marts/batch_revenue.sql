@@ -38,6 +38,8 @@ SELECT
     CAST(gross_cents - CASE WHEN is_break THEN 0
          ELSE round_half_up_div(gross_cents * getvariable('share_rate_num'), getvariable('share_rate_den')) END
          AS BIGINT) AS platform_cents,
-    CASE WHEN is_break THEN 'flat_fee_batch_without_deliveries' END AS break_reason
+    CASE WHEN NOT is_break THEN NULL
+         WHEN clips = 0 THEN 'flat_fee_batch_without_deliveries'
+         ELSE 'flat_fee_batch_without_billable_seconds' END AS break_reason
 FROM gross
 ORDER BY revenue_month, deal_id, batch_id
