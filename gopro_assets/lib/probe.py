@@ -29,7 +29,7 @@ import av
 import av.error
 import pyarrow.fs as pafs
 
-from gopro_assets.lib.storage import FileRoot
+from gopro_assets.lib.storage import FileRoot, is_s3
 
 FOOTAGE_PREFIX = "footage/"
 
@@ -294,9 +294,10 @@ def _inspect(container: Any, object_key: str, size: int, fingerprint: str) -> Pr
     # tables promise more payload than the file holds.
     promised = 0.0
     for s in container.streams:
-        secs = _seconds(s.duration, s.time_base)
-        if secs and s.bit_rate:
-            promised += s.bit_rate * secs / 8
+        secs = _seconds(getattr(s, "duration", None), getattr(s, "time_base", None))
+        rate = getattr(s, "bit_rate", None)  # data (telemetry) streams have none
+        if secs and rate:
+            promised += rate * secs / 8
     if promised and size < promised * TRUNCATION_TOLERANCE:
         return _result(
             object_key,
@@ -353,13 +354,13 @@ def probe_object(landing_root: str, object_key: str) -> ProbeResult:
     """
     key = object_key if isinstance(object_key, str) else repr(object_key)
     try:
-        if not isinstance(object_key, str):
-            return _result(key, reason=REASON_BAD_KEY)
+        if not isinstance(object_key, str) or "\\" in object_key or "\0" in object_key:
+            return _result(key, reason=REASON_BAD_KEY)  # same rule as the upload parser
         try:
             rel = FOOTAGE_PREFIX + FileRoot.safe_rel_path(object_key)
         except ValueError:
             return _result(key, reason=REASON_BAD_KEY)
-        root = _file_root(landing_root)
+        root = _file_root(landing_root if is_s3(landing_root) else os.path.abspath(landing_root))
         if not root.is_inside(rel):
             return _result(key, reason=REASON_SYMLINK)
         info = root.fs.get_file_info(root.full_path(rel))
@@ -400,6 +401,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, landing_root: str)
 
 
 class _Worker:
+    """One spawned worker process and the keys sent to it, oldest (the one it is
+    probing) first. The time limit runs for the oldest key only."""
+
     def __init__(self, ctx: Any, landing_root: str):
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, landing_root), daemon=True)
@@ -407,13 +411,20 @@ class _Worker:
         child.close()
         self.started = time.monotonic()
         self.ready = False
-        self.task: int | None = None
+        self.tasks: deque[int] = deque()
         self.deadline = float("inf")
 
     def assign(self, index: int, key: str, timeout_s: float) -> None:
         self.conn.send((index, key))
-        self.task = index
-        self.deadline = time.monotonic() + timeout_s
+        self.tasks.append(index)
+        if len(self.tasks) == 1:
+            self.deadline = time.monotonic() + timeout_s
+
+    def done(self, timeout_s: float) -> int:
+        """The oldest key is finished; the worker starts on the next one right away."""
+        index = self.tasks.popleft()
+        self.deadline = time.monotonic() + timeout_s if self.tasks else float("inf")
+        return index
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -437,6 +448,11 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+# Keys in flight per worker: the one being probed plus one queued, so a worker never
+# waits for the parent between two small files (about 2x throughput on tiny files).
+_PIPELINE = 2
+
+
 def probe_many(
     landing_root: str,
     object_keys: list[str],
@@ -448,15 +464,19 @@ def probe_many(
     Design choices:
 
     * Always worker processes, even for one file: a probe stuck in a read (a stalled
-      network mount, a FIFO) or in ffmpeg cannot be interrupted inside a process, only
-      killed from outside. A worker costs about 0.2-0.4 s to start, small next to a run.
+      network mount, a FIFO) or inside ffmpeg cannot be interrupted within a process,
+      only killed from outside. A worker costs about 0.2-0.4 s to start, small next to
+      a run. (As with any ``spawn`` pool, a script calling this needs an
+      ``if __name__ == "__main__":`` guard.)
     * ``spawn`` start method, never ``fork``: deltalake's tokio runtime panics in a
       forked child, and the caller may have it loaded.
-    * One file per message; a worker whose probe passes ``timeout_s`` (counted from
-      the moment it got the file) is killed and replaced, its file gets ok=False
-      "probe timed out after N s", and the rest of the batch goes on. A worker that
-      dies (e.g. a crash in ffmpeg) yields ok=False "probe crashed ..." likewise.
-    * ``max_workers`` defaults to the CPUs this process may use.
+    * The time limit counts from the moment a worker starts on the file. A worker whose
+      probe passes ``timeout_s`` is killed and replaced; that file gets ok=False
+      "probe timed out after N s", a key queued behind it goes back to the queue, and
+      the batch goes on. A worker that dies (say, a crash inside ffmpeg) gives ok=False
+      "probe crashed (worker exit code N)" the same way.
+    * ``max_workers`` defaults to the CPUs this process may use. Probing is CPU-light
+      and I/O-bound on S3, where more workers than CPUs can pay off.
     """
     keys = list(object_keys)
     if not keys:
@@ -475,60 +495,58 @@ def probe_many(
             remaining -= 1
         results[index] = res
 
-    def replace(w: _Worker) -> None:
+    def retire(w: _Worker, reason_for_current: str | None) -> None:
+        """Kill ``w``; its current key gets ``reason_for_current``, queued ones go back."""
+        w.kill()
+        if w.tasks:
+            current = w.tasks.popleft()
+            if reason_for_current is not None:
+                finish(current, _result(keys[current], reason=reason_for_current))
+            todo.extendleft(reversed(w.tasks))
+            w.tasks.clear()
         workers.remove(w)
-        busy = sum(1 for x in workers if x.task is not None)
-        if len(todo) > len(workers) - busy:
-            workers.append(_Worker(ctx, landing_root))
 
     try:
         for _ in range(n_workers):
             workers.append(_Worker(ctx, landing_root))
         while remaining:
+            while todo and len(workers) < n_workers:
+                workers.append(_Worker(ctx, landing_root))
             for w in workers:
-                if w.ready and w.task is None and todo:
+                while w.ready and todo and len(w.tasks) < _PIPELINE:
                     i = todo.popleft()
                     w.assign(i, keys[i], timeout_s)
-            if not workers:  # defensive: keep the batch going
-                workers.append(_Worker(ctx, landing_root))
             now = time.monotonic()
-            busy_deadlines = [w.deadline for w in workers if w.task is not None]
-            wait_s = max(0.0, min(busy_deadlines) - now) if busy_deadlines else 1.0
+            deadlines = [w.deadline for w in workers if w.tasks]
+            wait_s = max(0.0, min(deadlines) - now) if deadlines else 1.0
             waitables: list[Any] = [w.conn for w in workers] + [w.proc.sentinel for w in workers]
             ready = set(multiprocessing.connection.wait(waitables, timeout=wait_s))
             for w in list(workers):
                 if w.conn not in ready and w.proc.sentinel not in ready:
                     continue
-                msg: Any = None
-                if w.conn in ready:
-                    try:
+                dead = False
+                try:
+                    while w.conn.poll():  # drain every message already there
                         msg = w.conn.recv()
-                    except (EOFError, OSError):
-                        msg = None
-                if msg == "ready":
-                    w.ready = True
-                elif isinstance(msg, tuple):
-                    index, res = msg
-                    finish(index, res)
-                    w.task = None
-                    w.deadline = float("inf")
-                elif msg is None:  # the worker died
-                    w.kill()
+                        if msg == "ready":
+                            w.ready = True
+                        else:
+                            index, res = msg
+                            w.done(timeout_s)
+                            finish(index, res)
+                except (EOFError, OSError):
+                    dead = True
+                if dead or not w.proc.is_alive():
                     code = w.proc.exitcode
-                    if w.task is not None:
-                        finish(w.task, _result(keys[w.task], reason=f"probe crashed (worker exit code {code})"))
-                    elif not w.ready:
+                    if not w.ready:
                         start_failures += 1
                         if start_failures >= 3:
                             raise RuntimeError(f"probe workers fail to start (exit code {code})")
-                    replace(w)
+                    retire(w, f"probe crashed (worker exit code {code})")
             now = time.monotonic()
             for w in list(workers):
-                if w.task is not None and now >= w.deadline:
-                    w.kill()
-                    finish(w.task, _result(keys[w.task], reason=timeout_reason(timeout_s)))
-                    w.task = None
-                    replace(w)
+                if w.tasks and now >= w.deadline:
+                    retire(w, timeout_reason(timeout_s))
                 elif not w.ready and now - w.started > WORKER_START_TIMEOUT_S:
                     raise RuntimeError(f"probe worker did not start within {WORKER_START_TIMEOUT_S:g} s")
     finally:
