@@ -93,6 +93,8 @@ def materialize(through: date, defs=None, resources: dict | None = None, instanc
         started = time.monotonic()
         result = dg.materialize(
             assets, selection=keys, instance=instance, resources=resources, tags=tags, raise_on_error=False,
+            # The terminal shows our progress lines; Dagster's full event stream is in the UI.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         took = time.monotonic() - started
         if not result.success:

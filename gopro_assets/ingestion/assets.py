@@ -8,10 +8,9 @@ has a single writer.
 
 
 import dagster as dg
-import pyarrow.compute as pc
 
 from gopro_assets.lib import landing
-from gopro_assets.lib.ingest import QUARANTINE, ingest_deals, ingest_kind
+from gopro_assets.lib.ingest import INGEST_ORDER, QUARANTINE, ingest_deals, ingest_kind, known_subscriber_validator
 from gopro_assets.metadata import table_metadata
 from gopro_assets.resources import LakehouseResource
 
@@ -43,39 +42,18 @@ def _spec(name: str) -> dg.AssetSpec:
     )
 
 
-INGESTED_TABLES = ["subscribers", "consent_events", "clip_exclusions", "uploads", "buyer_payments", "payouts"]
-
-
-def _known_subscriber_check(store):
-    """Contract §3: an upload for an unknown subscriber is bad input."""
-    known = set(store.read("subscribers", columns=["subscriber_id"], schema=landing.LANDING_KINDS["subscribers"].schema)
-                .column("subscriber_id").to_pylist())
-
-    def validate(rows):
-        good, bad = [], []
-        for r in rows:
-            if r["subscriber_id"] in known:
-                good.append(r)
-            else:
-                bad.append({
-                    "source": r["_source_path"], "position": r["_source_line"],
-                    "raw": r.get("_raw") or str({k: v for k, v in r.items() if not k.startswith("_")}),
-                    "reason": f"upload {r['clip_id']!r} names unknown subscriber {r['subscriber_id']!r}",
-                })
-        return good, bad
-    return validate
 
 
 @dg.multi_asset(
     name="ingest_landing",
-    specs=[_spec(n) for n in [*INGESTED_TABLES, "license_deals", "license_batches", "quarantine_rows"]],
+    specs=[_spec(n) for n in [*INGEST_ORDER, "license_deals", "license_batches", "quarantine_rows"]],
     description="Ingest new landing files (tracked by path + SHA-256; re-ingesting changes nothing).",
 )
 def ingest_landing(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     store, root = lakehouse.store(), lakehouse.landing_root()
     reports = []
-    for name in INGESTED_TABLES:
-        validate = _known_subscriber_check(store) if name == "uploads" else None
+    for name in INGEST_ORDER:
+        validate = known_subscriber_validator(store) if name == "uploads" else None
         report = ingest_kind(store, root, landing.LANDING_KINDS[name], validate=validate)
         context.log.info(f"{name}: {len(report.files_ingested)} new file(s), {report.rows} row(s), {report.quarantined} quarantined")
         reports.append(report)

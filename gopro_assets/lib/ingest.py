@@ -17,6 +17,7 @@ crash converges to the same tables.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -26,6 +27,8 @@ from gopro_assets.lib import landing
 from gopro_assets.lib.delta_store import DeltaStore, in_list
 from gopro_assets.lib.storage import FileRoot, sha256_bytes
 
+# Subscribers first: uploads are validated against them.
+INGEST_ORDER = ["subscribers", "consent_events", "clip_exclusions", "uploads", "buyer_payments", "payouts"]
 INGESTED_FILES = "ingested_files"
 QUARANTINE = "quarantine_rows"
 INGESTED_SCHEMA = pa.schema(
@@ -92,6 +95,27 @@ def record_ingested(store: DeltaStore, kind: str, done: list[tuple[PendingFile, 
         for f, n_rows, n_q in done
     ]
     store.upsert(INGESTED_FILES, landing.to_arrow(rows, INGESTED_SCHEMA), key=["kind", "path"])
+
+
+def known_subscriber_validator(store: DeltaStore):
+    """Contract §3: an upload for an unknown subscriber is bad input (checked against the
+    subscribers ingested so far, so subscribers are ingested first)."""
+    known = set(store.read("subscribers", columns=["subscriber_id"], schema=landing.LANDING_KINDS["subscribers"].schema)
+                .column("subscriber_id").to_pylist())
+
+    def validate(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+        good, bad = [], []
+        for r in rows:
+            if r["subscriber_id"] in known:
+                good.append(r)
+            else:
+                raw = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if not k.startswith("_")}
+                bad.append({
+                    "source": r["_source_path"], "position": r["_source_line"], "raw": json.dumps(raw, sort_keys=True),
+                    "reason": f"upload {r['clip_id']!r} names unknown subscriber {r['subscriber_id']!r}",
+                })
+        return good, bad
+    return validate
 
 
 def ingest_kind(

@@ -1,0 +1,79 @@
+"""The whole money path without Dagster, for scripts that need it in one process: the
+demo generator (to derive consistent buyer payments and payouts) and the benchmarks.
+
+Production runs go through Dagster (``gopro-lake materialize``); this calls the very same
+library functions and SQL models in the same order, so it cannot drift from them in
+logic, only in orchestration.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from fractions import Fraction
+
+from gopro_assets.lib import deliveries, landing
+from gopro_assets.lib.delta_store import DeltaStore
+from gopro_assets.lib.ingest import INGEST_ORDER, ingest_deals, ingest_kind, known_subscriber_validator
+from gopro_assets.lib.inventory import refresh_inventory
+from gopro_assets.lib.sql_runner import connect_for_model, discover, run_model
+from gopro_assets.lib.storage import FileRoot
+
+def _months(first: date, through: date) -> list[date]:
+    """First days of the months that are complete by the end of ``through``."""
+    out, m = [], first.replace(day=1)
+    while True:
+        nxt = (m.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if nxt - timedelta(days=1) > through:
+            return out
+        out.append(m)
+        m = nxt
+
+
+def run_sql(store: DeltaStore, name: str, variables: dict) -> int:
+    model = next(m for m in discover() if m.name == name)
+    column = (model.partition or {}).get("column")
+    con = connect_for_model(store, model, variables)
+    result = run_model(con, model)
+    con.close()
+    if column is None:
+        store.overwrite(name, result)
+    elif "month" in variables:
+        store.replace_where(name, result, f"{column} = '{variables['month']}'")
+    else:
+        store.replace_where(name, result, f"{column} >= '{variables['range_start']}' AND {column} <= '{variables['range_end']}'")
+    return result.num_rows
+
+
+def run_all(store: DeltaStore, landing_uri: str, first_day: date, through: date, share_rate: Fraction = Fraction(1, 2),
+            min_payout_cents: int = 1000, review_days: int = 7, probe_many=None, snapshots: bool = True) -> dict:
+    """Ingest, probe, deliver and compute revenue, allocations, statements and
+    reconciliation through ``through`` (contract §6 semantics)."""
+    from gopro_assets.settings import end_of_day
+
+    root = FileRoot(landing_uri)
+    for name in INGEST_ORDER:
+        validate = known_subscriber_validator(store) if name == "uploads" else None
+        ingest_kind(store, root, landing.LANDING_KINDS[name], validate=validate)
+    ingest_deals(store, root)
+    if probe_many is None:
+        from gopro_assets.lib.probe import probe_many
+    days = [first_day + timedelta(days=i) for i in range((through - first_day).days + 1)]
+    refresh_inventory(store, landing_uri, days, first_day, probe_many)
+    base = {"as_of": end_of_day(through).isoformat(), "share_rate_num": share_rate.numerator,
+            "share_rate_den": share_rate.denominator, "min_payout_cents": min_payout_cents, "review_days": review_days}
+    run_sql(store, "int_consent_timeline", base)
+    run_sql(store, "int_clip_exclusion_timeline", base)
+    if snapshots:
+        run_sql(store, "consent_snapshots", base | {"range_start": days[0], "range_end": days[-1]})
+    deliveries.ensure_tables(store)
+    deals = {d["deal_id"]: d for d in store.read("license_deals").to_pylist()}
+    for batch in deliveries.due_batches(store, end_of_day(through)):
+        if batch["deal_id"] in deals:
+            deliveries.deliver_batch(store, batch, deals[batch["deal_id"]], review_days)
+    for name in ["batch_revenue", "revenue_share_allocations", "buyer_receivables", "late_revocations"]:
+        run_sql(store, name, base)
+    months = _months(first_day, through)
+    for month in months:
+        run_sql(store, "revenue_share_statements", base | {"month": month.strftime("%Y-%m"), "month_start": month})
+        run_sql(store, "payout_reconciliation", base | {"month": month.strftime("%Y-%m"), "month_start": month})
+    return {"months": [m.strftime("%Y-%m") for m in months]}
