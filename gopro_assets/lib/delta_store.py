@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
@@ -87,19 +88,56 @@ class DeltaStore:
             **kwargs,
         )
 
-    def overwrite(self, table: str, data: pa.Table, partition_by: list[str] | None = None) -> None:
-        """Replace the whole table (schema included) in one commit."""
-        self._write(table, data, mode="overwrite", schema_mode="overwrite", partition_by=partition_by)
+    def unchanged(self, table: str, data: pa.Table, predicate: str | None = None) -> bool:
+        """True when the rows of ``table`` matching ``predicate`` (all rows when None) are
+        exactly ``data`` as a multiset, with the same column names and types."""
+        ds = self.dataset(table)
+        if ds is None:
+            return False
+        current = {f.name: f.type for f in ds.schema}
+        if any(current.get(f.name) != f.type for f in data.schema) or len(current) != len(data.schema):
+            return False
+        cols = ", ".join(f'"{n}"' for n in data.schema.names)
+        con = duckdb.connect()
+        try:
+            con.register("stored", ds)
+            con.register("incoming", data)
+            where = f" WHERE {predicate}" if predicate else ""
+            stored_rows = con.execute(f"SELECT count(*) FROM stored{where}").fetchone()[0]
+            if stored_rows != data.num_rows:
+                return False
+            diff = con.execute(
+                f"SELECT count(*) FROM (SELECT {cols} FROM incoming EXCEPT ALL SELECT {cols} FROM stored{where})"
+            ).fetchone()[0]
+            return diff == 0
+        finally:
+            con.close()
 
-    def replace_where(self, table: str, data: pa.Table, predicate: str, partition_by: list[str] | None = None) -> None:
+    def overwrite(self, table: str, data: pa.Table, partition_by: list[str] | None = None) -> bool:
+        """Replace the whole table (schema included) in one commit.
+
+        A write that would not change the content is skipped: re-runs leave the table at
+        the same Delta version, so versions recorded elsewhere (audit, explain) stay true.
+        Returns whether a commit was made.
+        """
+        if self.unchanged(table, data):
+            return False
+        self._write(table, data, mode="overwrite", schema_mode="overwrite", partition_by=partition_by)
+        return True
+
+    def replace_where(self, table: str, data: pa.Table, predicate: str, partition_by: list[str] | None = None) -> bool:
         """Atomically replace the rows matching ``predicate`` with ``data`` (one commit).
 
-        Used for partition overwrites: re-running a partition gives the same rows.
+        Used for partition overwrites: re-running a partition gives the same rows, and an
+        unchanged partition is not rewritten at all. Returns whether a commit was made.
         """
         if not self.exists(table):
             self._write(table, data, mode="append", partition_by=partition_by)
-            return
+            return True
+        if self.unchanged(table, data, predicate):
+            return False
         self._write(table, data, mode="overwrite", predicate=predicate)
+        return True
 
     def append(self, table: str, data: pa.Table, partition_by: list[str] | None = None) -> None:
         self._write(table, data, mode="append", partition_by=partition_by)
