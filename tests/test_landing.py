@@ -645,9 +645,10 @@ def test_deal_per_minute_example_from_contract():
     }
     assert result.batches == [
         {"deal_id": "D-2026-001", "batch_id": "B1", "cutoff_at": utc(2026, 1, 31, 23, 59, 59), "max_minutes": 600,
-         "fee_cents": None, "_source_path": "deals/D-2026-001.json", "_source_line": 0},
+         "fee_cents": None, "revenue_month": "2026-01", "_source_path": "deals/D-2026-001.json", "_source_line": 0},
         {"deal_id": "D-2026-001", "batch_id": "B2", "cutoff_at": utc(2026, 3, 1, 2, 0), "max_minutes": None,
-         "fee_cents": None, "_source_path": "deals/D-2026-001.json", "_source_line": 0},
+         # R10: the UTC month of the cutoff, which is March in UTC
+         "fee_cents": None, "revenue_month": "2026-03", "_source_path": "deals/D-2026-001.json", "_source_line": 0},
     ]
     assert to_arrow([result.deal], DEAL_SCHEMA).schema == DEAL_SCHEMA
     assert to_arrow(result.batches, BATCH_SCHEMA).num_rows == 2

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gopro_assets.lib.delta_store import DeltaStore, sql_literal
-from gopro_assets.lib.money import select_batch
+from gopro_assets.lib.money import revenue_month, select_batch  # noqa: F401 (revenue_month: R10, re-exported)
 from gopro_assets.lib.sql_runner import connect, fetch_arrow, query_text, table_refs
 
 DELIVERIES, DELIVERED_BATCHES = "deal_deliveries", "delivered_batches"
@@ -44,14 +44,6 @@ DELIVERED_BATCH_SCHEMA = pa.schema([
 
 LICENSABLE_SQL = query_text("licensable_clips")
 INPUTS = sorted(set(table_refs(LICENSABLE_SQL)) | {"license_batches"})
-
-
-def revenue_month(cutoff_at: datetime) -> str:
-    """R10: the UTC calendar month of the batch's cutoff (an aware cutoff in another offset is
-    converted to UTC first; a naive one is a lake timestamp, which is UTC)."""
-    if cutoff_at.tzinfo is None:
-        cutoff_at = cutoff_at.replace(tzinfo=timezone.utc)
-    return cutoff_at.astimezone(timezone.utc).strftime("%Y-%m")
 
 
 def due_batches(store: DeltaStore, as_of: datetime) -> list[dict]:

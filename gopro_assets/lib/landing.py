@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from gopro_assets.lib.money import revenue_month
 import pyarrow as pa
 
 __all__ = [
@@ -789,6 +790,8 @@ def _validate_deal(obj: Any, rel_path: str) -> tuple[dict | None, list[dict], li
                 "max_minutes": None,
                 "fee_cents": None,
             }
+            if row["cutoff_at"] is not None:
+                row["revenue_month"] = revenue_month(row["cutoff_at"])  # R10
             if b.get("max_minutes") is not None:
                 row["max_minutes"] = _deal_int(b["max_minutes"], f"{where}.max_minutes", errors, 1)
             fee = b.get("fee_cents")
@@ -917,6 +920,7 @@ BATCH_SCHEMA = pa.schema(
         pa.field("cutoff_at", TS),
         pa.field("max_minutes", pa.int64()),
         pa.field("fee_cents", pa.int64()),
+        pa.field("revenue_month", pa.string()),  # R10: UTC month of cutoff_at
         *_SOURCE_FIELDS,
     ]
 )

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from fractions import Fraction
+
+
+def revenue_month(cutoff_at: datetime) -> str:
+    """R10: the UTC calendar month of the batch's cutoff (an aware cutoff in another offset is
+    converted to UTC first; a naive one is a lake timestamp, which is UTC)."""
+    if cutoff_at.tzinfo is None:
+        cutoff_at = cutoff_at.replace(tzinfo=timezone.utc)
+    return cutoff_at.astimezone(timezone.utc).strftime("%Y-%m")
 
 
 def round_half_up(value: Fraction | int) -> int:
