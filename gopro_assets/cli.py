@@ -101,7 +101,7 @@ def materialize(through: date, defs=None, resources: dict | None = None, instanc
             ok = False
             echo(f"[{i}/{len(stages)}] FAILED after {took:.1f}s (run {result.run_id}); see the Dagster UI")
             for ev in result.all_events:
-                if ev.is_failure or (ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.evaluation.passed):
+                if ev.is_failure or (ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed):
                     echo(f"    {ev.message}")
             break
         echo(f"[{i}/{len(stages)}] done in {took:.1f}s (run {result.run_id[:8]})")

@@ -195,3 +195,32 @@ def test_library_pipeline_matches_dagster_run(lakehouse, tmp_path):
         if table == "delivered_batches":  # input_versions count commits, which differ by orchestration
             continue
         assert dagster_tables[table] == lib_tables[table], table
+
+
+def test_broken_money_invariant_fails_the_run_loudly(lakehouse):
+    """R13: a month whose pools and allocations disagree fails its blocking check, the run
+    fails, and the offending figures are in the check's metadata."""
+    import pyarrow as pa
+
+    from gopro_assets.cli import plan_stages
+
+    with dg.instance_for_test() as instance:
+        assert materialize(date(2025, 2, 5), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        store = lakehouse.store()
+        allocations = store.read("revenue_share_allocations")
+        extra = allocations.to_pylist()[0] | {"subscriber_id": "s2", "allocated_cents": 7}
+        store.append("revenue_share_allocations", pa.Table.from_pylist([extra], schema=allocations.schema))
+
+        monthly = [keys for pdef, keys in plan_stages(defs) if pdef is not None and "Monthly" in type(pdef).__name__][0]
+        result = dg.materialize(
+            list(defs.assets) + list(defs.asset_checks), selection=monthly, instance=instance,
+            resources={"lakehouse": lakehouse}, partition_key="2025-01-01", raise_on_error=False,
+        )
+        assert not result.success
+        evaluations = [e.event_specific_data for e in result.all_events
+                       if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        failed = {ev.check_name: ev for ev in evaluations if not ev.passed}
+        assert "month_pools_equal_allocations" in failed
+        sample = failed["month_pools_equal_allocations"].metadata["sample"].value
+        # pools 50 cents; allocations 50 + 7 forged cents
+        assert sample == [{"pools": 50, "allocated": 57, "earned": 57}]
