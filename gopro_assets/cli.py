@@ -126,6 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     p_mat.add_argument("--through", type=date.fromisoformat, default=None,
                        help="inclusive day, YYYY-MM-DD (default: yesterday, UTC)")
 
+    p_exp = sub.add_parser("export", help="finance exports of a statement month and/or a tax year "
+                                          "(refused when a blocking check fails; docs/EXPORTS.md)")
+    p_exp.add_argument("--month", default=None, help="statement month, YYYY-MM: payout CSV, workbook, HTML report")
+    p_exp.add_argument("--tax-year", type=int, default=None, help="calendar year, YYYY: year-end tax summary CSV")
+    p_exp.add_argument("--out", default=None, help="folder or s3:// prefix (default: $GOPRO_EXPORTS)")
+
+    p_explain = sub.add_parser("explain", help="explain one subscriber's monthly statement line by line, from the lake")
+    p_explain.add_argument("--subscriber", required=True, help="subscriber_id")
+    p_explain.add_argument("--month", required=True, help="statement month, YYYY-MM")
+    p_explain.add_argument("--as-of-version", type=int, default=None,
+                           help="Delta version of revenue_share_statements to explain (default: latest)")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         from gopro_assets.lib.demo import generate_demo
@@ -140,6 +152,23 @@ def main(argv: list[str] | None = None) -> int:
         through = args.through or settings.yesterday_utc()
         _progress(f"materializing through {through} (landing={settings.env('GOPRO_LANDING')}, lake={settings.env('GOPRO_LAKE')})")
         return 0 if materialize(through) else 1
+    if args.command == "export":
+        from gopro_assets.finance.export import cli_export
+
+        return cli_export(args.month, args.tax_year, args.out, echo=_progress)
+    if args.command == "explain":
+        from gopro_assets.lib.delta_store import DeltaStore
+        from gopro_assets.lib.explain import ExplainError, explain, render_text
+        from gopro_assets.lib.storage import is_s3
+
+        lake = settings.env("GOPRO_LAKE")
+        try:
+            e = explain(DeltaStore(lake if is_s3(lake) else os.path.abspath(lake)), args.subscriber, args.month, args.as_of_version)
+        except ExplainError as exc:
+            print(f"gopro-lake explain: {exc}", file=sys.stderr)
+            return 1
+        sys.stdout.write(render_text(e))
+        return 0
     return 2
 
 

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from gopro_assets.lib.demo import BASE_PRICE, CONTRACT_FOLDERS, generate_demo
+from gopro_assets.lib.demo import (
+    BASE_PRICE,
+    CONTRACT_FOLDERS,
+    PRICE_JITTER,
+    TIER_RANK,
+    UNPUBLISHED_PREMIUM,
+    activity_premium,
+    generate_demo,
+)
 from gopro_assets.lib.probe import probe_many
 
 SMALL = {"subscribers": 12, "clips": 20, "seed": 7}
@@ -83,10 +91,10 @@ def test_same_seed_gives_byte_identical_trees(demo: tuple[Path, dict], tmp_path:
     assert [k for k in first if first[k] != second[k]] == []
 
 
-def test_other_seed_gives_other_data(tmp_path: Path) -> None:
-    a = generate_demo(tmp_path / "a", subscribers=8, clips=6, seed=1)
-    b = generate_demo(tmp_path / "b", subscribers=8, clips=6, seed=2)
-    assert a["expected"]["footage"] != b["expected"]["footage"] or tree(tmp_path / "a") != tree(tmp_path / "b")
+def test_other_seed_gives_other_data(demo: tuple[Path, dict], tmp_path: Path) -> None:
+    root, counts = demo
+    other = generate_demo(tmp_path / "other", **(SMALL | {"seed": 8}))
+    assert other["expected"]["footage"] != counts["expected"]["footage"] or tree(root) != tree(tmp_path / "other")
 
 
 def test_exactly_the_contract_layout(demo: tuple[Path, dict]) -> None:
@@ -128,11 +136,18 @@ def test_csv_files_have_the_contract_headers_and_sane_values(demo: tuple[Path, d
 
 
 def test_every_timestamp_is_in_the_first_half_of_2025(demo: tuple[Path, dict]) -> None:
+    """Everything happens in January-June 2025, except the settlement of June's batches
+    and statements: buyer payments and payouts in early July."""
     root, counts = demo
     values: list[str] = []
+    settlements: list[str] = []
     for folder in ("subscribers", "buyer_payments", "payouts"):
         for path in (root / folder).glob("*.csv"):
-            values += [v for r in read_csv(path) for k, v in r.items() if k in TS_FIELDS and v]
+            found = [v for r in read_csv(path) for k, v in r.items() if k in TS_FIELDS and v]
+            (values if folder == "subscribers" else settlements).extend(found)
+    assert all(datetime(2025, 1, 1, tzinfo=UTC) <= parse_ts(v) <= datetime(2025, 7, 31, tzinfo=UTC)
+               for v in settlements)
+    values += [v for v in settlements if parse_ts(v) < datetime(2025, 7, 1, tzinfo=UTC)]
     for folder in ("consent_events", "clip_exclusions", "uploads"):
         values += [v for r in read_jsonl(root / folder)[0] for k, v in r.items() if k in TS_FIELDS]
     for d in deals(root)[0]:
@@ -191,33 +206,88 @@ def test_deals_price_structure_and_payments(demo: tuple[Path, dict]) -> None:
     root, counts = demo
     good, bad = deals(root)
     assert bad == ["D-2025-006.json"]
-    assert len(good) >= 3
+    assert len(good) >= 8
     assert {d["buyer_id"] for d in good} >= {"acme-ai", "orbital-labs", "northwind-robotics"}
     assert {d["pricing"]["model"] for d in good} == {"per_minute", "flat_fee"}
-    ranges = {"aerial": (350, 450), "uhd": (250, 350), "hd": (150, 250), "sd": (75, 125)}
+    premium_deals = 0
     for d in good:
         assert set(d) <= {"deal_id", "buyer_id", "buyer_name", "signed_at", "pricing", "criteria", "batches"}
         if d["pricing"]["model"] == "per_minute":
-            for tier, price in d["pricing"]["tier_prices_cents"].items():
-                lo, hi = ranges[tier]
-                assert lo <= price <= hi, (d["deal_id"], tier, price)
-                premium = d["criteria"].get("unpublished_only") or d["criteria"].get("activities")
-                assert (price > BASE_PRICE[tier]) == bool(premium)
+            prices = d["pricing"]["tier_prices_cents"]
+            premium = activity_premium(d["criteria"].get("activities"))
+            if d["criteria"].get("unpublished_only"):
+                premium *= UNPUBLISHED_PREMIUM
+            premium_deals += premium > 1
+            for tier, price in prices.items():  # base x premiums x jitter, to 5 cents
+                center = BASE_PRICE[tier] * premium
+                assert center * (1 - PRICE_JITTER) - 3 <= price <= center * (1 + PRICE_JITTER) + 3, (d["deal_id"], tier)
+                assert price % 5 == 0
+            ranked = sorted(prices, key=TIER_RANK.get, reverse=True)
+            assert [prices[t] for t in ranked] == sorted(prices.values(), reverse=True)  # aerial > uhd > hd > sd
+            assert len(set(prices.values())) == len(prices)
         else:
-            assert all(isinstance(b["fee_cents"], int) for b in d["batches"])
+            assert all(isinstance(b["fee_cents"], int) and b["fee_cents"] > 0 for b in d["batches"])
         months = {parse_ts(b["cutoff_at"]).month for b in d["batches"]}
         assert months <= {2, 3, 4, 5, 6}
+    assert premium_deals >= 4  # activity-targeted and unpublished-only deals pay more
+    # the premium activities (surf, ski, dive) are targeted at the highest activity premium
+    assert any(set(d["criteria"].get("activities") or []) == {"surf", "ski", "dive"} for d in good)
     assert any(b.get("max_minutes") for d in good for b in d["batches"])
     batches = {(d["deal_id"], b["batch_id"]) for d in good for b in d["batches"]}
     payments = [r for p in sorted((root / "buyer_payments").glob("*.csv")) for r in read_csv(p)]
     paid = {(r["deal_id"], r["batch_id"]) for r in payments}
-    assert paid - batches == {tuple(counts["expected"]["unknown_batch"])}
-    assert tuple(counts["expected"]["unpaid"]) in batches - paid
+    expected = counts["expected"]
+    assert paid - batches == {tuple(expected["unknown_batch"])}
+    assert tuple(expected["unpaid"]) in batches - paid
     assert len(paid & batches) >= len(batches) // 2
+    ids = [r["payment_id"] for r in payments]
+    assert len(ids) - len(set(ids)) == 1 and expected["duplicate_payment_id"] in ids
     payouts = [r for p in sorted((root / "payouts").glob("*.csv")) for r in read_csv(p)]
     ids = [r["payout_id"] for r in payouts]
-    assert len(ids) - len(set(ids)) == 1
-    assert {r["statement_month"] for r in payouts} == {"2025-02", "2025-03", "2025-04", "2025-05"}
+    assert len(ids) - len(set(ids)) == 1 and expected["duplicate_payout_id"] in ids
+    assert {r["statement_month"] for r in payouts} <= {"2025-02", "2025-03", "2025-04", "2025-05", "2025-06"}
+    assert (expected["nothing_payable"][0], expected["nothing_payable"][1]) in {
+        (r["subscriber_id"], r["statement_month"]) for r in payouts}
+
+
+def test_payments_and_payouts_reconcile_except_the_deliberate_mismatches(demo: tuple[Path, dict],
+                                                                           tmp_path: Path) -> None:
+    """The payments and payouts are derived from the money path itself: running it on the
+    demo gives exactly the deliberate R13 breaks, and every other batch is paid and every
+    other payable statement matched. The statements both pay out and carry forward."""
+    from datetime import date
+
+    from gopro_assets.lib.delta_store import DeltaStore
+    from gopro_assets.lib.pipeline import run_all
+
+    root, counts = demo
+    expected = counts["expected"]
+    store = DeltaStore(str(tmp_path / "lake"))
+    run_all(store, str(root), first_day=date(2025, 1, 1), through=date(2025, 7, 31), snapshots=False)
+
+    receivables = store.read("buyer_receivables").to_pylist()
+    breaks = {(r["deal_id"], r["batch_id"]): r["status"] for r in receivables if r["status"] != "paid"}
+    assert breaks == expected["receivables"]
+    assert set(breaks.values()) == {"partial", "overpaid", "unpaid", "unknown_batch"}
+    assert all(r["received_cents"] == r["gross_cents"] for r in receivables if r["status"] == "paid")
+    assert any(r["gross_cents"] > 0 for r in receivables if r["status"] == "paid")
+    dup = [r for p in sorted((root / "buyer_payments").glob("*.csv")) for r in read_csv(p)
+           if r["payment_id"] == expected["duplicate_payment_id"]]
+    assert len(dup) == 2 and {(r["deal_id"], r["batch_id"]) for r in dup} <= {
+        (r["deal_id"], r["batch_id"]) for r in receivables if r["status"] == "paid"}  # counted once
+
+    reconciliation = store.read("payout_reconciliation").to_pylist()
+    breaks = {(r["subscriber_id"], r["statement_month"]): r["status"] for r in reconciliation
+              if r["status"] != "matched"}
+    assert breaks == expected["payout_reconciliation"]
+    assert sorted(breaks.values()) == ["duplicate", "overpaid", "underpaid", "unexpected", "unpaid"]
+    assert any(r["status"] == "matched" and r["paid_cents"] > 0 for r in reconciliation)
+
+    statements = store.read("revenue_share_statements").to_pylist()
+    assert any(r["payable_cents"] >= 1000 for r in statements)
+    assert any(r["carried_forward_cents"] > 0 for r in statements)
+    payable = {(r["subscriber_id"], r["statement_month"]) for r in statements if r["payable_cents"] > 0}
+    assert {k for k, v in expected["payout_reconciliation"].items() if v != "unexpected"} <= payable
 
 
 def test_emails_only_in_subscribers(demo: tuple[Path, dict]) -> None:
@@ -254,7 +324,9 @@ def test_footage_probes_as_planned(demo: tuple[Path, dict]) -> None:
     assert {r.codec for _, r in good} >= {"h264", "hevc"}
     assert {round(r.fps) for _, r in good} >= {120}
     assert all(640 <= max(r.width, r.height) <= 3840 for _, r in good)
-    assert all(r.duration_s > 1 for _, r in good)
+    assert all(1 < r.duration_s <= 601 for _, r in good)
+    assert any(r.duration_s >= 20 for _, r in good)  # action-camera takes, not snippets
+    assert any(r.duration_s < 5 for _, r in good)  # below most deals' min_duration_s
     # Byte-identical re-uploads: same fingerprint, later upload, different clip_id.
     pairs = counts["expected"]["duplicates"]
     assert pairs

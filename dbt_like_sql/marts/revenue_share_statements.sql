@@ -45,7 +45,11 @@ SELECT
     CAST(CASE WHEN l.opening_balance_cents + l.earned_cents >= getvariable('min_payout_cents')
               THEN 0 ELSE l.opening_balance_cents + l.earned_cents END AS BIGINT) AS carried_forward_cents,
     CAST(coalesce(d.clips_licensed, 0) AS BIGINT) AS clips_licensed,
-    CAST(coalesce(d.billable_seconds, 0) AS BIGINT) AS billable_seconds
+    CAST(coalesce(d.billable_seconds, 0) AS BIGINT) AS billable_seconds,
+    -- audit (`gopro-lake explain`): the minimum payout this row was judged against, and
+    -- the Delta versions of the inputs it was computed from, set by the SQL runner
+    CAST(getvariable('min_payout_cents') AS BIGINT) AS min_payout_cents,
+    CAST(getvariable('input_versions') AS VARCHAR) AS input_versions
 FROM lines AS l
 CROSS JOIN params AS p
 LEFT JOIN delivered AS d ON d.subscriber_id = l.subscriber_id

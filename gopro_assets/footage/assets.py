@@ -7,9 +7,9 @@ already probed in an earlier run of the same partition is reused, not probed aga
 
 import dagster as dg
 
-from gopro_assets.lib.inventory import refresh_inventory
+from gopro_assets.lib.inventory import FOOTAGE_QUARANTINE_SCHEMA, INVENTORY_SCHEMA, refresh_inventory
 from gopro_assets.lib.probe import probe_many
-from gopro_assets.metadata import table_metadata
+from gopro_assets.metadata import column_schema, table_metadata
 from gopro_assets.partitions import START, daily_partitions, partition_days, single_run
 from gopro_assets.resources import LakehouseResource
 
@@ -17,6 +17,18 @@ PROBE_TIMEOUT_S = 60.0
 
 INVENTORY_DOCS = {
     "clip_id": "Clip id from the upload row.",
+    "subscriber_id": "Owner (uploads.subscriber_id).",
+    "object_key": "Video path under footage/ in the landing zone.",
+    "uploaded_at": "Upload time, UTC (from the upload row).",
+    "published": "True when the owner published the clip (from the upload row).",
+    "activity": "Activity label or null (from the upload row).",
+    "mount": "Camera mount or null (from the upload row); drone means aerial (R3).",
+    "width": "Frame width in pixels, probed (R2).",
+    "height": "Frame height in pixels, probed (R2).",
+    "fps": "Average frame rate, probed (R2).",
+    "codec": "Video codec name, probed (R2), e.g. h264, hevc.",
+    "bit_rate": "Bit rate in bit/s, probed (R2).",
+    "size_bytes": "File size in bytes (R2).",
     "duration_s": "Duration probed from the container header (R2), seconds.",
     "billable_seconds": "floor(duration_s) (R2).",
     "short_side_px": "min(width, height) (R2).",
@@ -26,12 +38,21 @@ INVENTORY_DOCS = {
     "duplicate_of": "clip_id of the original when is_duplicate.",
     "upload_day": "Daily partition (UTC day of uploaded_at; earlier uploads go to the first partition).",
 }
+QUARANTINE_DOCS = {
+    "clip_id": "Clip id from the upload row.",
+    "subscriber_id": "Owner (uploads.subscriber_id).",
+    "object_key": "Video path from the upload row (possibly the offending one).",
+    "reason": "Why the video could not be probed: missing, empty, unreadable, no video stream, zero length, outside footage/.",
+    "upload_day": INVENTORY_DOCS["upload_day"],
+}
+SCHEMAS = {"footage_inventory": (INVENTORY_SCHEMA, INVENTORY_DOCS), "footage_quarantine": (FOOTAGE_QUARANTINE_SCHEMA, QUARANTINE_DOCS)}
 
 
 def _spec(name: str, description: str) -> dg.AssetSpec:
     return dg.AssetSpec(
         name, deps=["uploads"], description=description, group_name="footage",
         owners=["team:data-platform"], kinds={"delta", "python", "pyav"}, partitions_def=daily_partitions,
+        metadata={"dagster/column_schema": column_schema(*SCHEMAS[name])},
     )
 
 
@@ -55,7 +76,7 @@ def footage_inventory(context: dg.AssetExecutionContext, lakehouse: LakehouseRes
         context.log.warning(f"quarantined clip {q['clip_id']} ({q['object_key']}): {q['reason']}")
     yield dg.MaterializeResult(
         asset_key="footage_quarantine",
-        metadata={**table_metadata(store, "footage_quarantine"), "quarantined_in_partitions": len(report["quarantined"])},
+        metadata={**table_metadata(store, "footage_quarantine", QUARANTINE_DOCS), "quarantined_in_partitions": len(report["quarantined"])},
     )
     yield dg.MaterializeResult(
         asset_key="footage_inventory",

@@ -7,13 +7,15 @@ here are idempotent (overwrite a partition, replace rows by predicate, merge by 
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from gopro_assets.lib.storage import is_s3, storage_options_for
 
@@ -27,6 +29,10 @@ def sql_literal(value) -> str:
 
 def in_list(column: str, values: Sequence) -> str:
     return f"{column} IN ({', '.join(sql_literal(v) for v in values)})"
+
+
+# Bounded retries of a Delta commit that lost a race (CommitFailedError), with backoff.
+COMMIT_RETRIES = 5
 
 
 class DeltaStore:
@@ -81,12 +87,24 @@ class DeltaStore:
 
     # -- writes ---------------------------------------------------------------
     def _write(self, table: str, data: pa.Table, **kwargs) -> None:
-        write_deltalake(
-            self.uri(table),
-            data,
-            storage_options=self.storage_options or None,
-            **kwargs,
-        )
+        # Concurrent writers (parallel partition runs) use Delta's optimistic concurrency.
+        # Disjoint commits are reconciled by delta-rs itself; a real conflict (say two
+        # writers replacing the same partition) fails the commit without writing anything,
+        # and redoing the write against the new snapshot is correct for every mode used
+        # here (a predicate overwrite is re-evaluated, an append was not applied).
+        for attempt in range(COMMIT_RETRIES + 1):
+            try:
+                write_deltalake(
+                    self.uri(table),
+                    data,
+                    storage_options=self.storage_options or None,
+                    **kwargs,
+                )
+                return
+            except CommitFailedError:
+                if attempt == COMMIT_RETRIES:
+                    raise
+                time.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))
 
     def unchanged(self, table: str, data: pa.Table, predicate: str | None = None) -> bool:
         """True when the rows of ``table`` matching ``predicate`` (all rows when None) are
@@ -132,7 +150,9 @@ class DeltaStore:
         unchanged partition is not rewritten at all. Returns whether a commit was made.
         """
         if not self.exists(table):
-            self._write(table, data, mode="append", partition_by=partition_by)
+            # Overwrite (not append) by predicate: a concurrent writer creating the table
+            # with the same rows makes this a conflict and a retry, never a duplicate.
+            self._write(table, data, mode="overwrite", predicate=predicate, partition_by=partition_by)
             return True
         if self.unchanged(table, data, predicate):
             return False

@@ -21,8 +21,9 @@ import math
 import random
 import shutil
 import struct
+import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +33,10 @@ import av
 UTC = timezone.utc
 T_START = datetime(2025, 1, 1, tzinfo=UTC)
 T_END = datetime(2025, 6, 30, 23, 59, 59, tzinfo=UTC)
+# Payments and payouts are derived from a run of the money path over the written landing
+# zone, through a day after every batch cutoff (June's are settled in early July).
+SETTLE_FROM = date(2025, 1, 1)
+SETTLE_THROUGH = date(2025, 7, 31)
 MONTH_ENDS = {m: datetime(2025, m + 1, 1, tzinfo=UTC) - timedelta(seconds=1) for m in range(1, 7)}
 
 CONTRACT_FOLDERS = (
@@ -43,15 +48,23 @@ COUNTRIES = [("US", 72), ("CA", 8), ("GB", 7), ("DE", 5), ("FR", 3), ("AU", 3), 
 ACTIVITIES = [("surf", 18), ("ski", 14), ("bike", 16), ("dive", 8), ("skate", 10), ("hike", 12),
               ("drive", 10), (None, 12)]
 MOUNTS = [("helmet", 26), ("chest", 16), ("handheld", 26), ("board", 12), (None, 20)]
-BUYERS = ["acme-ai", "orbital-labs", "northwind-robotics"]
+BUYERS = ["acme-ai", "orbital-labs", "northwind-robotics", "lumen-vision", "kestrel-ai"]
+BUYER_NAMES = {"acme-ai": "Acme AI", "orbital-labs": "Orbital Labs", "northwind-robotics": "Northwind Robotics",
+               "lumen-vision": "Lumen Vision", "kestrel-ai": "Kestrel AI"}
 # Home coordinates per country, for the fake GPS telemetry.
 HOMES = {"US": (32.75, -117.25), "CA": (49.28, -123.12), "GB": (50.37, -4.14), "DE": (47.42, 10.98),
          "FR": (45.92, 6.87), "AU": (-33.89, 151.27), "JP": (35.31, 139.48)}
 
-# Price structure (docs/DEMO_DATA.md): base cents/minute per tier, times premiums.
+# Price structure (docs/DEMO_DATA.md): base cents/minute per tier, times the deal's
+# premiums, times a deal- and tier-specific jitter, to 5 cents.
 BASE_PRICE = {"aerial": 350, "uhd": 250, "hd": 150, "sd": 75}
-ACTIVITY_PREMIUM = Fraction(115, 100)  # the deal targets specific activities
+TIER_RANK = {"aerial": 4, "uhd": 3, "hd": 2, "sd": 1}
+PREMIUM_ACTIVITIES = frozenset({"surf", "ski", "dive"})  # water and snow sports: scarce, wanted
+PREMIUM_ACTIVITY_PREMIUM = Fraction(125, 100)  # the deal targets only premium activities
+ACTIVITY_PREMIUM = Fraction(110, 100)  # the deal targets other specific activities
 UNPUBLISHED_PREMIUM = Fraction(112, 100)  # the deal takes unpublished footage only
+PRICE_JITTER = Fraction(6, 100)  # each deal's price of each tier: x uniform(1 - 6 %, 1 + 6 %)
+FLAT_FEE_CENTS_PER_MINUTE = 165  # flat fees are sized at about this rate for a full batch
 
 # Resolutions (width, height, weight); the tier follows from the short side (R3).
 RESOLUTIONS = [
@@ -59,6 +72,8 @@ RESOLUTIONS = [
     ((854, 480), 8), ((640, 360), 7), ((3840, 2160), 3),
 ]
 ENCODER = {"h264": "libx264", "hevc": "libx265", "mpeg4": "mpeg4"}
+LONG_CLIP_S = 240  # longer takes get 2-second GOPs and at most 1080p30 (disk)
+BAR_STEPS = 2  # positions of the moving bar per encoded GOP
 ENCODER_THREADS = "2"  # fixed, so the bytes do not depend on the machine's core count
 AUDIO_RATE = 48000
 AAC_FRAME = 1024
@@ -94,15 +109,26 @@ def _stamp(rng: random.Random, t: datetime) -> str:
     return _iso(t, rng.choice([0, 0, 0, 0, 0, -5, -8, 1, 2, 9]))
 
 
+def _round_to(x: Fraction, step: int) -> int:
+    """``x`` to the nearest multiple of ``step``, halves up (exact)."""
+    return int((x / step + Fraction(1, 2)) // 1) * step
+
+
 def _round5(x: Fraction) -> int:
-    return int((x / 5 + Fraction(1, 2)) // 1) * 5
+    return _round_to(x, 5)
 
 
-def deal_price(tier: str, activity_targeted: bool, unpublished_only: bool) -> int:
-    """The demo price list: base tier price times the deal's premiums, to 5 cents."""
-    p = Fraction(BASE_PRICE[tier])
-    if activity_targeted:
-        p *= ACTIVITY_PREMIUM
+def activity_premium(activities: list[str] | None) -> Fraction:
+    """1 for any activity; the premium-activity rate when the deal wants only surf, ski or
+    dive; the ordinary activity rate for any other list."""
+    if not activities:
+        return Fraction(1)
+    return PREMIUM_ACTIVITY_PREMIUM if set(activities) <= PREMIUM_ACTIVITIES else ACTIVITY_PREMIUM
+
+
+def deal_price(tier: str, activities: list[str] | None, unpublished_only: bool, jitter: Fraction = Fraction(1)) -> int:
+    """The demo price list: base tier price times the deal's premiums and jitter, to 5 cents."""
+    p = Fraction(BASE_PRICE[tier]) * activity_premium(activities) * jitter
     if unpublished_only:
         p *= UNPUBLISHED_PREMIUM
     return _round5(p)
@@ -140,6 +166,7 @@ class ClipSpec:
     v: int = 128
     bar_y: int = 235
     gps: tuple[float, float] = (32.75, -117.25)
+    gop: int = 0  # frames per encoded (and then repeated) GOP; 0: see _gop()
 
 
 @dataclass
@@ -274,6 +301,27 @@ def _spec(rng: random.Random, width: int, height: int, fps: int, seconds: float,
     )
 
 
+def _duration(rng: random.Random, long_side: int, fps: int) -> float:
+    """Seconds of one recording, as action cameras produce them: mostly 20 s to 4 min
+    (about log-uniform, so short takes are common), 10 % long takes of 4-10 min, a few
+    5-20 s snippets and about 6 % of 2-5 s clips (below most deals' min_duration_s).
+    4K and high-frame-rate clips are shorter (bursts; and their bytes cost the most)."""
+    r = rng.random()
+    if long_side >= 3840:
+        seconds = rng.uniform(15, 90)
+    elif fps >= 100:
+        seconds = rng.uniform(8, 75)  # slow-motion bursts
+    elif r < 0.06:
+        seconds = rng.uniform(2, 4.9)
+    elif r < 0.14:
+        seconds = rng.uniform(5, 20)
+    elif r < 0.90:
+        seconds = 20 * 12 ** (rng.random() ** 0.8)  # 20 s - 4 min, median about 1.5 min
+    else:
+        seconds = rng.uniform(LONG_CLIP_S + 1, 600)
+    return round(seconds, 1)
+
+
 def _random_clip(rng: random.Random, forced: str | None) -> dict[str, Any]:
     """Technical choices of one normal clip; ``forced`` guarantees coverage in tiny demos."""
     drone = forced == "drone" or (forced is None and rng.random() < 0.06)
@@ -299,13 +347,12 @@ def _random_clip(rng: random.Random, forced: str | None) -> dict[str, Any]:
         fps = rng.choice([24, 25, 30, 30, 50, 60, 60, 120])
     else:
         fps = rng.choice([25, 30, 30, 60, 120])
-    if long_side >= 3840:
-        seconds = rng.uniform(3, 8)  # 4K: few and short (encode time)
-    elif rng.random() < 0.1:
-        seconds = rng.uniform(2, 4.9)  # below most deals' min_duration_s
-    else:
-        seconds = rng.uniform(5, 40)
-    seconds = round(seconds, 1)
+    seconds = _duration(rng, long_side, fps)
+    if seconds > LONG_CLIP_S:  # a long take: recorded (or kept) at <= 1080p30
+        if w * h > 1920 * 1080:
+            w, h = (1920, 1080) if w >= h else (1080, 1920)
+        fps = min(fps, 30)
+        long_side = max(w, h)
     if drone:
         codec = "h264"
     elif forced == "hevc" or (forced is None and long_side <= 1920 and rng.random() < 0.18):
@@ -392,7 +439,7 @@ def _make_uploads(rng: random.Random, subs: list[Subscriber], n_clips: int, name
                          and rng.random() < 0.06 and len(uploads) + 2 <= n_clips) else 1
         rec = names._rec(owner.sid)
         for ch in range(1, chapters + 1):
-            spec = _spec(rng, c["w"], c["h"], c["fps"], c["seconds"] if ch == 1 else round(rng.uniform(5, 30), 1),
+            spec = _spec(rng, c["w"], c["h"], c["fps"], c["seconds"] if ch == 1 else round(rng.uniform(20, 180), 1),
                          c["codec"], home, c["audio"], c["telemetry"])
             key = names.key(owner.sid, when, c["codec"], c["drone"], chapter=ch, rec=rec)
             uploads.append(Upload(owner.sid, key, when + timedelta(seconds=ch - 1), published, activity, mount, spec))
@@ -501,54 +548,77 @@ def _make_exclusions(rng: random.Random, subs: list[Subscriber], consent: list[d
 # --- deals, payments, payouts -----------------------------------------------------------------
 
 
-def _prices(tiers: list[str], activity_targeted: bool, unpublished_only: bool) -> dict[str, int]:
-    return {t: deal_price(t, activity_targeted, unpublished_only) for t in tiers}
+def _jitter(rng: random.Random) -> Fraction:
+    step = int(PRICE_JITTER * 1000)
+    return 1 + Fraction(rng.randint(-step, step), 1000)
 
 
-def _make_deals() -> list[dict]:
-    """Five deals: both pricing models, criteria mixes, monthly batches Feb-Jun 2025."""
-    def batches(months: list[int], caps: list[int | None | str], fees: list[int] | None = None) -> list[dict]:
+def _make_deals(rng: random.Random, clips: int) -> list[dict]:
+    """Ten deals from five buyers: both pricing models, criteria mixes, monthly batches
+    Feb-Jun 2025. Prices follow the structure in docs/DEMO_DATA.md (tier x activity
+    premium x unpublished premium x jitter). Caps are in minutes for the default 120
+    clips and scale with ``clips``, so smaller demos keep binding caps."""
+
+    def cap(minutes: int) -> int:
+        return max(1, round(minutes * clips / 120))
+
+    def batches(months: list[int], caps: list[int | None | str], fees: bool = False) -> list[dict]:
         out = []
         for k, m in enumerate(months):
             b: dict[str, Any] = {"batch_id": f"B-2025-{m:02d}", "cutoff_at": _iso(MONTH_ENDS[m])}
-            if caps[k] != "omit":
-                b["max_minutes"] = caps[k]
-            if fees is not None:
-                b["fee_cents"] = fees[k]
+            c = caps[k]
+            if c != "omit":
+                b["max_minutes"] = cap(c) if isinstance(c, int) else c
+            if fees:  # a full batch at about FLAT_FEE_CENTS_PER_MINUTE, with the deal's jitter
+                b["fee_cents"] = _round_to(b["max_minutes"] * FLAT_FEE_CENTS_PER_MINUTE * _jitter(rng), 100)
             out.append(b)
         return out
 
+    def prices(tiers: list[str], criteria: dict) -> dict[str, int]:
+        return {t: deal_price(t, criteria.get("activities"), bool(criteria.get("unpublished_only")), _jitter(rng))
+                for t in tiers}
+
+    def deal(deal_id: str, buyer_id: str, signed_at: str, tiers: list[str] | None, criteria: dict,
+             batch_list: list[dict]) -> dict:
+        pricing = ({"model": "per_minute", "tier_prices_cents": prices(tiers, criteria)} if tiers
+                   else {"model": "flat_fee"})
+        return {"deal_id": deal_id, "buyer_id": buyer_id, "buyer_name": BUYER_NAMES[buyer_id],
+                "signed_at": signed_at, "pricing": pricing, "criteria": criteria, "batches": batch_list}
+
     all_tiers = ["aerial", "uhd", "hd", "sd"]
-    d4_batches = batches([5, 6], [15, "omit"])
+    d4_batches = batches([5, 6], [20, "omit"])
     d4_batches.reverse()  # batch order in a file does not matter (R6 sorts by cutoff_at)
     return [
-        {"deal_id": "D-2025-001", "buyer_id": "acme-ai", "buyer_name": "Acme AI",
-         "signed_at": "2025-01-20T17:00:00Z",
-         "pricing": {"model": "per_minute", "tier_prices_cents": _prices(all_tiers, False, False)},
-         "criteria": {"min_fps": 24, "activities": None, "min_duration_s": 5},
-         "batches": batches([2, 3, 4, 5, 6], [None, 12, "omit", 8, 25])},
-        {"deal_id": "D-2025-002", "buyer_id": "orbital-labs", "buyer_name": "Orbital Labs",
-         "signed_at": "2025-02-10T09:30:00-08:00",
-         "pricing": {"model": "per_minute", "tier_prices_cents": _prices(["aerial", "uhd", "hd"], True, True)},
-         "criteria": {"min_short_side_px": 1080, "min_fps": 30, "activities": ["surf", "ski", "dive"],
-                      "unpublished_only": True, "min_duration_s": 8},
-         "batches": batches([3, 4, 5, 6], [4, 4, 3, 4])},
-        {"deal_id": "D-2025-003", "buyer_id": "northwind-robotics", "buyer_name": "Northwind Robotics",
-         "signed_at": "2025-03-01T12:00:00Z",
-         "pricing": {"model": "flat_fee"},
-         "criteria": {"min_short_side_px": 720, "min_fps": 25, "activities": ["drive", "bike", "skate"],
-                      "min_duration_s": 5},
-         "batches": batches([4, 5, 6], [12, 12, 15], fees=[2400, 3000, 3600])},
-        {"deal_id": "D-2025-004", "buyer_id": "orbital-labs", "buyer_name": "Orbital Labs",
-         "signed_at": "2025-04-01T08:00:00+02:00",
-         "pricing": {"model": "per_minute", "tier_prices_cents": _prices(["aerial", "uhd"], False, True)},
-         "criteria": {"min_short_side_px": 1080, "unpublished_only": True, "min_duration_s": 5},
-         "batches": d4_batches},
-        {"deal_id": "D-2025-005", "buyer_id": "acme-ai", "buyer_name": "Acme AI",
-         "signed_at": "2025-02-15T16:00:00Z",
-         "pricing": {"model": "per_minute", "tier_prices_cents": _prices(["uhd", "hd", "sd"], True, False)},
-         "criteria": {"activities": ["bike", "skate", "hike"], "unpublished_only": False, "min_duration_s": 5},
-         "batches": batches([3, 4, 5, 6], [None, 6, 6, None])},
+        deal("D-2025-001", "acme-ai", "2025-01-20T17:00:00Z", all_tiers,
+             {"min_fps": 24, "activities": None, "min_duration_s": 5},
+             batches([2, 3, 4, 5, 6], [None, 40, "omit", 30, 60])),
+        deal("D-2025-002", "orbital-labs", "2025-02-10T09:30:00-08:00", ["aerial", "uhd", "hd"],
+             {"min_short_side_px": 1080, "min_fps": 30, "activities": ["surf", "ski", "dive"],
+              "unpublished_only": True, "min_duration_s": 8},
+             batches([3, 4, 5, 6], [10, 10, 8, 10])),
+        deal("D-2025-003", "northwind-robotics", "2025-02-20T12:00:00Z", None,
+             {"min_short_side_px": 720, "min_fps": 25, "activities": ["drive", "bike", "skate"], "min_duration_s": 5},
+             batches([3, 4, 5], [10, 8, 8], fees=True)),
+        deal("D-2025-004", "orbital-labs", "2025-04-01T08:00:00+02:00", ["aerial", "uhd"],
+             {"min_short_side_px": 1080, "unpublished_only": True, "min_duration_s": 5}, d4_batches),
+        deal("D-2025-005", "acme-ai", "2025-02-15T16:00:00Z", ["uhd", "hd", "sd"],
+             {"activities": ["bike", "skate", "hike"], "unpublished_only": False, "min_duration_s": 5},
+             batches([3, 4, 5, 6], [None, 20, 20, None])),
+        deal("D-2025-007", "lumen-vision", "2025-01-25T10:00:00-05:00", ["aerial", "uhd", "hd"],
+             {"min_short_side_px": 720, "unpublished_only": True, "min_duration_s": 10},
+             batches([2, 3, 4, 5, 6], [None, None, 45, None, None])),
+        deal("D-2025-008", "lumen-vision", "2025-03-20T14:00:00Z", all_tiers,
+             {"activities": ["surf", "ski", "dive"], "min_duration_s": 5},
+             batches([4, 5, 6], [None, None, None])),
+        deal("D-2025-009", "northwind-robotics", "2025-04-15T12:00:00Z", ["uhd", "hd", "sd"],
+             {"min_fps": 30, "activities": ["drive", "hike"], "unpublished_only": True, "min_duration_s": 5},
+             batches([5, 6], [None, None])),
+        deal("D-2025-010", "kestrel-ai", "2025-02-25T18:00:00+01:00", all_tiers,
+             {"min_duration_s": 10},
+             batches([3, 4, 5, 6], [None, 40, None, None])),
+        deal("D-2025-011", "orbital-labs", "2025-03-28T09:00:00-07:00", ["aerial", "uhd", "hd"],
+             {"min_short_side_px": 1080, "min_fps": 24, "min_duration_s": 30},
+             batches([4, 5, 6], [None, 30, None])),
     ]
 
 
@@ -558,75 +628,140 @@ BAD_DEAL_TEXT = ('{"deal_id": "D-2025-006", "buyer_id": "acme-ai", "buyer_name":
                  ' "batches": [{"batch_id": "B-2025-06", "cutoff_at": "2025-06-30T23:59:59Z"}]\n')
 
 
-def _payments(rng: random.Random, deals: list[dict]) -> tuple[list[list[str]], dict[str, Any]]:
-    """Buyer payments: most batches paid, plus one partial, one overpaid, one unknown
-    batch and one unpaid batch. Per-minute grosses are only known to the pipeline, so
-    their amounts are plausible estimates (the flat fees are exact)."""
-    pending: list[tuple[datetime, list[str]]] = []
-    notes: dict[str, Any] = {}
+def _settle(landing: Path) -> tuple[list[dict], list[dict]]:
+    """Run the whole money path (``pipeline.run_all``, the same logic as the Dagster runs)
+    on the landing zone just written, in a temporary lake that is deleted afterwards, with
+    the contract's default settings. Returns (batch_revenue, revenue_share_statements)
+    rows in a fixed order, so the payments derived from them are deterministic."""
+    from gopro_assets.lib.delta_store import DeltaStore
+    from gopro_assets.lib.pipeline import run_all
 
-    def pay(deal_id: str, batch_id: str, amount: int, when: datetime) -> None:
-        pending.append((when, [deal_id, batch_id, str(amount), _stamp(rng, when)]))
+    with tempfile.TemporaryDirectory(prefix="gopro-demo-lake-") as tmp:
+        store = DeltaStore(str(Path(tmp) / "lake"))
+        run_all(store, str(landing.resolve()), first_day=SETTLE_FROM, through=SETTLE_THROUGH,
+                share_rate=Fraction(1, 2), min_payout_cents=1000, review_days=7, snapshots=False)
+        revenue = store.read("batch_revenue").to_pylist()
+        statements = store.read("revenue_share_statements").to_pylist()
+    revenue.sort(key=lambda r: (r["deal_id"], r["batch_id"]))
+    statements.sort(key=lambda r: (r["statement_month"], r["subscriber_id"]))
+    return revenue, statements
 
-    for d in deals:
-        flat = d["pricing"]["model"] == "flat_fee"
-        for b in sorted(d["batches"], key=lambda b: b["cutoff_at"]):
-            cutoff = datetime.fromisoformat(b["cutoff_at"]).astimezone(UTC)
-            day_after = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC) + timedelta(days=1)
-            when = day_after + timedelta(days=rng.randint(5, 24), hours=rng.randint(8, 17), minutes=rng.randint(0, 59))
-            ref = (d["deal_id"], b["batch_id"])
-            if ref == ("D-2025-001", "B-2025-05"):
-                notes["unpaid"] = ref
-                continue
-            if flat:
-                fee = b["fee_cents"]
-                if b["batch_id"] == "B-2025-04":  # paid in two instalments: exactly the fee
-                    pay(*ref, fee // 2, when)
-                    pay(*ref, fee - fee // 2, min(when + timedelta(days=9), T_END))
-                elif b["batch_id"] == "B-2025-05":
-                    pay(*ref, fee - 800, when)
-                    notes["partial"] = ref
-                else:  # June: invoiced up front, and the buyer paid too much
-                    pay(*ref, fee + 500, datetime(2025, 6, 20, 15, tzinfo=UTC))
-                    notes["overpaid"] = ref
-                continue
-            if when > T_END:
-                continue  # June per-minute batches: not invoiced yet by June 30
-            prices = d["pricing"]["tier_prices_cents"]
-            minutes = b.get("max_minutes") or rng.randint(8, 20)
-            mean_price = sum(prices.values()) / len(prices)
-            pay(*ref, int(round(mean_price * minutes * rng.uniform(0.4, 0.9))), when)
-    pay("D-2025-003", "B-2025-01", 2000, datetime(2025, 2, 12, 14, tzinfo=UTC))
-    notes["unknown_batch"] = ("D-2025-003", "B-2025-01")
-    pending.sort(key=lambda item: item[0])
-    rows = [[f"PAY-{n:04d}", *row] for n, (_, row) in enumerate(pending, start=1)]
+
+def _choose(preferred: tuple, candidates: list[tuple], used: set) -> tuple | None:
+    """``preferred`` when it is a candidate not used yet, else the first such candidate."""
+    pick = preferred if preferred in candidates and preferred not in used else next(
+        (c for c in candidates if c not in used), None)
+    if pick is not None:
+        used.add(pick)
+    return pick
+
+
+def _payments(rng: random.Random, deals: list[dict], revenue: list[dict]) -> tuple[list[list[str]], dict[str, Any]]:
+    """Buyer payments that match each batch's ``gross_cents`` (received 3-12 days after
+    the cutoff), except for a handful of deliberate, labelled mismatches: one batch paid
+    short (partial), one prepaid with too much (overpaid), one not paid (unpaid), one
+    payment for a batch that does not exist (unknown_batch) and one payment exported
+    twice (the same payment_id: counted once, so its batch is still paid). One flat-fee
+    batch is paid in two instalments that add up to the fee."""
+    gross = {(r["deal_id"], r["batch_id"]): r["gross_cents"] for r in revenue}
+    cutoffs = {(d["deal_id"], b["batch_id"]): datetime.fromisoformat(b["cutoff_at"]).astimezone(UTC)
+               for d in deals for b in d["batches"]}
+    order = sorted(cutoffs, key=lambda ref: (cutoffs[ref], ref))
+    billed = [ref for ref in order if gross.get(ref, 0) > 0]  # a batch worth 0 is owed nothing
+    flat = {(d["deal_id"], b["batch_id"]) for d in deals if d["pricing"]["model"] == "flat_fee" for b in d["batches"]}
+    used: set = set()
+    unpaid = _choose(("D-2025-001", "B-2025-05"), [r for r in billed if r not in flat], used)
+    partial = _choose(("D-2025-003", "B-2025-04"), billed, used)
+    overpaid = _choose(("D-2025-003", "B-2025-05"), billed, used)
+    instalments = _choose(("D-2025-003", "B-2025-03"), billed, used)
+    duplicated = _choose(("D-2025-002", "B-2025-03"), [r for r in billed if r not in flat], used)
+    unknown = ("D-2025-003", "B-2025-01")
+    pending: list[tuple[datetime, int, list[str]]] = []  # (received, payment number, row)
+
+    def pay(ref: tuple, amount: int, when: datetime, copies: int = 1) -> None:
+        number = len({n for _, n, _ in pending})
+        row = [ref[0], ref[1], str(amount), _stamp(rng, when)]
+        pending.extend((when, number, row) for _ in range(copies))
+
+    for ref in billed:
+        cutoff = cutoffs[ref]
+        when = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC) + timedelta(
+            days=rng.randint(3, 12), hours=rng.randint(8, 17), minutes=rng.randint(0, 59))
+        g = gross[ref]
+        if ref == unpaid:
+            continue
+        if ref == partial:
+            pay(ref, g - max(1, min(800, g // 3)), when)
+        elif ref == overpaid:  # invoiced up front and prepaid, with too much
+            pay(ref, g + 500, min(when, cutoff - timedelta(days=10, hours=9)))
+        elif ref == instalments:  # two instalments that add up to the gross
+            pay(ref, g // 2, when)
+            pay(ref, g - g // 2, when + timedelta(days=9))
+        else:
+            pay(ref, g, when, copies=2 if ref == duplicated else 1)
+    pay(unknown, 2000, datetime(2025, 2, 12, 14, tzinfo=UTC))
+    pending.sort(key=lambda item: (item[0], item[1]))
+    rows: list[list[str]] = []
+    ids: dict[int, str] = {}
+    for _, number, row in pending:  # PAY-0001... in time order; a copy keeps its payment_id
+        ids.setdefault(number, f"PAY-{len(ids) + 1:04d}")
+        rows.append([ids[number], *row])
+    notes: dict[str, Any] = {"unknown_batch": unknown, "receivables": {unknown: "unknown_batch"}}
+    for name, ref in (("unpaid", unpaid), ("partial", partial), ("overpaid", overpaid)):
+        if ref is not None:
+            notes[name] = ref
+            notes["receivables"][ref] = name
+    if duplicated is not None:
+        notes["duplicate_payment_id"] = next(r[0] for r in rows if (r[1], r[2]) == duplicated)
+    if instalments is not None:
+        notes["instalments"] = instalments
     return rows, notes
 
 
-def _payouts(rng: random.Random, subs: list[Subscriber], uploads: list[Upload]) -> tuple[list[list[str]], dict[str, Any]]:
-    """Contributor payouts for statement months 2025-02..2025-05 (plausible amounts),
-    with one duplicated payout_id and one payout to a subscriber with nothing payable."""
-    by_role = {s.role: s for s in subs}
-    with_clips = {u.sid for u in uploads if u.kind == "clip"}
-    likely = [s for s in subs if s.country == "US" and s.invited_at and s.sid in with_clips
-              and s.role in ("pro", "excludes_buyer", "churn", "late_opt_out", "random")]
+def _payouts(rng: random.Random, subs: list[Subscriber], statements: list[dict]) -> tuple[list[list[str]], dict[str, Any]]:
+    """Contributor payouts that match each statement's ``payable_cents`` (paid on one day
+    early in the next month), except for deliberate, labelled mismatches: one underpaid,
+    one overpaid, one not paid, one payout exported twice (the same payout_id) and one
+    payout to a subscriber with nothing payable (sub-0005, never eligible)."""
+    payable = [(r["statement_month"], r["subscriber_id"], r["payable_cents"]) for r in statements
+               if r["payable_cents"] > 0]
+    keys = [(m, sid) for m, sid, _ in payable]
+    picks = rng.sample(keys, min(4, len(keys)))
+    roles = dict(zip(picks, ["underpaid", "overpaid", "unpaid", "duplicate"]))
+    foreign = next((s for s in subs if s.role == "foreign"), subs[-1])
+    stray = ("2025-04", foreign.sid)  # (statement_month, subscriber_id)
+    by_month: dict[str, list[tuple[str, int]]] = {}
+    for m, sid, cents in payable:
+        by_month.setdefault(m, []).append((sid, cents))
+    by_month.setdefault(stray[0], [])
     rows: list[list[str]] = []
-    notes: dict[str, Any] = {}
-    for m in (2, 3, 4, 5):
-        month = f"2025-{m:02d}"
-        paid_at = datetime(2025, m + 1, 15, 16, tzinfo=UTC)
-        chosen = [s for s in likely if s.role != "random"][: 2 + (m >= 4)]
-        chosen += rng.sample([s for s in likely if s.role == "random"], min(2, sum(s.role == "random" for s in likely)))
-        for k, s in enumerate(chosen, start=1):
-            rows.append([f"PO-{month}-{k:03d}", s.sid, month, str(rng.randint(10, 40) * 100 + rng.randint(0, 99)),
-                         _stamp(rng, paid_at + timedelta(minutes=k))])
-        if m == 3 and rows:
-            rows.append(list(rows[-1]))  # the same payout exported twice
-            notes["duplicate_payout_id"] = rows[-1][0]
-        if m == 4:
-            s = by_role.get("foreign") or subs[-1]
-            rows.append([f"PO-{month}-{len(chosen) + 1:03d}", s.sid, month, "1500", _iso(paid_at + timedelta(hours=2))])
-            notes["nothing_payable"] = (s.sid, month)
+    notes: dict[str, Any] = {"nothing_payable": (stray[1], stray[0]), "payout_reconciliation": {(stray[1], stray[0]): "unexpected"}}
+    for month in sorted(by_month):
+        y, m = map(int, month.split("-"))
+        first = datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC)
+        paid_at = first + timedelta(days=rng.randint(2, 8), hours=16)
+        lines = sorted(by_month[month]) + ([(stray[1], None)] if month == stray[0] else [])
+        for k, (sid, cents) in enumerate(lines, start=1):
+            role = roles.get((month, sid))
+            if cents is None:  # nothing payable: a payout that should not have been made
+                amount = 1500
+            elif role == "unpaid":
+                continue
+            elif role == "underpaid":
+                amount = cents - max(1, min(500, cents // 4))
+            elif role == "overpaid":
+                amount = cents + rng.randint(1, 5) * 100
+            else:
+                amount = cents
+            row = [f"PO-{month}-{k:03d}", sid, month, str(amount), _stamp(rng, paid_at + timedelta(minutes=k))]
+            rows.append(row)
+            if role == "duplicate":  # the same payout exported twice
+                rows.append(list(row))
+                notes["duplicate_payout_id"] = row[0]
+    for (month, sid), role in roles.items():  # keyed (subscriber_id, statement_month)
+        notes["payout_reconciliation"][(sid, month)] = role
+        notes[{"underpaid": "underpaid", "overpaid": "overpaid_payout", "unpaid": "unpaid_payout",
+               "duplicate": "duplicated_payout"}[role]] = (sid, month)
     return rows, notes
 
 
@@ -661,7 +796,9 @@ def _gpmf_second(spec: ClipSpec, second: int) -> bytes:
 
 
 def _segment_frames(spec: ClipSpec, k: int) -> Iterator[av.VideoFrame]:
-    """``k`` cheap frames: a vertical gradient with a bar drifting across a quarter of it."""
+    """``k`` cheap frames: a vertical gradient with a bar that steps across a quarter of
+    it in a few jumps (between jumps the frames are identical, so the P-frames are nearly
+    free and the bytes per second are dominated by one keyframe per GOP)."""
     w, h = spec.width, spec.height
     probe = av.VideoFrame(w, h, "yuv420p")
     y_ls = probe.planes[0].buffer_size // probe.planes[0].height
@@ -677,9 +814,14 @@ def _segment_frames(spec: ClipSpec, k: int) -> Iterator[av.VideoFrame]:
     bar = bytes([spec.bar_y]) * bw
     x0 = (spec.u * w // 256) & ~1
     u_plane, v_plane = bytes([spec.u]) * c_sizes[0], bytes([spec.v]) * c_sizes[1]
+    steps = min(k, BAR_STEPS)
+    last_x, y_plane = -1, b""
     for i in range(k):
-        x = min(w - bw, x0 + (w // 4) * i // max(1, k - 1)) & ~1
-        y_plane = b"".join((bytes([v]) * x + bar + bytes([v]) * (y_ls - x - bw)) * n for v, n in runs)
+        step = i * steps // k
+        x = min(w - bw, x0 + (w // 4) * step // max(1, steps - 1)) & ~1
+        if x != last_x:
+            y_plane = b"".join((bytes([v]) * x + bar + bytes([v]) * (y_ls - x - bw)) * n for v, n in runs)
+            last_x = x
         frame = av.VideoFrame(w, h, "yuv420p")
         frame.planes[0].update(y_plane)
         frame.planes[1].update(u_plane)
@@ -691,7 +833,7 @@ def _segment_frames(spec: ClipSpec, k: int) -> Iterator[av.VideoFrame]:
 def _video_options(codec: str, k: int) -> dict[str, str]:
     if codec == "h264":
         return {"preset": "ultrafast", "crf": "34", "threads": ENCODER_THREADS,
-                "x264-params": f"keyint={k}:min-keyint={k}:scenecut=0:bframes=0"}
+                "x264-params": f"keyint={k}:min-keyint={k}:scenecut=0:bframes=0:cabac=1"}
     if codec == "hevc":
         return {"preset": "ultrafast", "crf": "32",
                 "x265-params": f"log-level=error:keyint={k}:min-keyint={k}:scenecut=0:bframes=0:open-gop=0"
@@ -730,9 +872,22 @@ def _audio_packets(stream: Any, seconds: float) -> Iterator[tuple[float, int, av
         yield pts / AUDIO_RATE, 1, _packet(stream, data, pts, pts, tb, AAC_FRAME, True)
 
 
+def _gop(codec: str, fps: int, seconds: float) -> int:
+    """Frames per encoded GOP. One GOP is encoded and its packets repeated, so the CPU
+    cost is about one GOP's frames and the bytes per second about one keyframe (CABAC, of
+    a flat frame: 1-3 KB) per GOP plus nearly empty P-frames. A quarter of a second for
+    most clips, half a second for long takes (disk), one second for mpeg4 (no CABAC, but
+    cheap to encode) and 4 frames for HEVC (slow to encode; tiny keyframes)."""
+    if codec == "hevc":
+        return 4
+    if codec == "mpeg4":
+        return fps
+    return max(8, fps // 2 if seconds > LONG_CLIP_S else fps // 4)
+
+
 def _encode(path: Path, spec: ClipSpec) -> None:
     """Write one MP4: a short closed GOP encoded once and its packets repeated."""
-    k = 4 if spec.codec == "hevc" else (12 if spec.fps <= 30 else 24)
+    k = spec.gop or _gop(spec.codec, spec.fps, spec.n_frames / spec.fps)
     k = max(1, min(k, spec.n_frames))
     options = {"movflags": "+faststart"} if spec.faststart else {}
     with av.open(str(path), "w", format="mp4", options=options) as out:
@@ -753,11 +908,16 @@ def _encode(path: Path, spec: ClipSpec) -> None:
         seconds = spec.n_frames / spec.fps
 
         def video_packets() -> Iterator[tuple[float, int, av.Packet]]:
-            for n in range(spec.n_frames):
-                rep, j = divmod(n, len(packets))
-                payload, pts, dts, key, _ = packets[j]
-                dts_n = (dts if dts is not None else pts) + rep * loop
-                yield float(dts_n * tb), 0, _packet(video, payload, pts + rep * loop, dts_n, tb, step, key)
+            tbf = float(tb)
+            gop = [(payload, pts, pts if dts is None else dts, key) for payload, pts, dts, key, _ in packets]
+            n = 0
+            for rep in range(0, spec.n_frames, len(gop)):
+                shift = rep // len(gop) * loop
+                for payload, pts, dts, key in gop:
+                    if n == spec.n_frames:
+                        return
+                    n += 1
+                    yield (dts + shift) * tbf, 0, _packet(video, payload, pts + shift, dts + shift, tb, step, key)
 
         def data_packets() -> Iterator[tuple[float, int, av.Packet]]:
             ms = Fraction(1, 1000)
@@ -771,7 +931,8 @@ def _encode(path: Path, spec: ClipSpec) -> None:
             sources.append(_audio_packets(audio, seconds))
         if data is not None:
             sources.append(data_packets())
-        for _, _, packet in heapq.merge(*sources, key=lambda item: (item[0], item[1])):
+        # (time, stream order) is unique across the sources, so the packets are never compared
+        for _, _, packet in heapq.merge(*sources):
             out.mux(packet)
 
 
@@ -938,10 +1099,8 @@ def generate_demo(out_dir: str | Path, subscribers: int = 40, clips: int = 120, 
     for n, u in enumerate(uploads, start=1):
         u.clip_id = f"clip-{n:05d}"
     exclusions = _make_exclusions(rng, subs, consent, uploads)
-    deals = _make_deals()
-    payments, pay_notes = _payments(rng, deals)
-    payouts, payout_notes = _payouts(rng, subs, uploads)
-    expected: dict[str, Any] = {"bad_rows": {}, "footage": {}, "duplicates": [], **pay_notes, **payout_notes}
+    deals = _make_deals(rng, clips)
+    expected: dict[str, Any] = {"bad_rows": {}, "footage": {}, "duplicates": []}
 
     # subscribers/: exports of the current state at four dates (upserts by subscriber_id).
     header = ["subscriber_id", "email", "country", "subscribed_at", "cancelled_at", "invited_at"]
@@ -1051,7 +1210,13 @@ def generate_demo(out_dir: str | Path, subscribers: int = 40, clips: int = 120, 
     _write_text(out, "deals/D-2025-006.json", BAD_DEAL_TEXT)
     expected["bad_rows"]["invalid_deal_file"] = "deals/D-2025-006.json"
 
-    # buyer_payments/ and payouts/, one file per month received / paid.
+    # buyer_payments/ and payouts/, one file per month received / paid: derived from a run
+    # of the money path over everything written above, plus deliberate mismatches.
+    revenue, statements = _settle(out)
+    payments, pay_notes = _payments(rng, deals, revenue)
+    payouts, payout_notes = _payouts(rng, subs, statements)
+    expected.update(pay_notes)
+    expected.update(payout_notes)
     pay_files: dict[str, list[list[str]]] = {}
     for r in payments:
         pay_files.setdefault(datetime.fromisoformat(r[4]).astimezone(UTC).strftime("%Y-%m"), []).append(r)

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from gopro_assets.lib import landing
 from gopro_assets.lib.delta_store import DeltaStore, in_list
+from gopro_assets.lib.privacy import redact_quarantine_row
 from gopro_assets.lib.storage import FileRoot, sha256_bytes
 
 # Subscribers first: uploads are validated against them.
@@ -78,10 +79,15 @@ def _winner_predicate(keep: str) -> str:
 
 
 def write_quarantine(store: DeltaStore, paths: list[str], rows: list[dict]) -> None:
-    """Replace the quarantine rows of ``paths`` (idempotent per file)."""
+    """Replace the quarantine rows of ``paths`` (idempotent per file).
+
+    E-mail addresses in ``raw`` and ``reason`` are redacted first (lib/privacy.py): e-mail
+    lives only in ``subscribers`` and the payout export, never in quarantine_rows.
+    """
     if paths:
         store.delete(QUARANTINE, in_list("source", paths))
     if rows:
+        rows = [redact_quarantine_row(r) for r in rows]
         store.append(QUARANTINE, landing.to_arrow(rows, landing.QUARANTINE_SCHEMA))
     elif not store.exists(QUARANTINE):
         store.append(QUARANTINE, landing.QUARANTINE_SCHEMA.empty_table())

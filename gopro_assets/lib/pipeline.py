@@ -76,4 +76,7 @@ def run_all(store: DeltaStore, landing_uri: str, first_day: date, through: date,
     for month in months:
         run_sql(store, "revenue_share_statements", base | {"month": month.strftime("%Y-%m"), "month_start": month})
         run_sql(store, "payout_reconciliation", base | {"month": month.strftime("%Y-%m"), "month_start": month})
+    from gopro_assets.lib import valuation  # features, model, clip_valuations, library_valuation
+
+    valuation.run_stage(store, base, run_sql)
     return {"months": [m.strftime("%Y-%m") for m in months]}

@@ -37,7 +37,14 @@ FOOTAGE_PREFIX = "footage/"
 # ffmpeg's avformat_find_stream_info reads packets until it has "enough" (5 MB /
 # 5 s by default). Everything R2 needs comes from the MP4/MOV header, so ask for the
 # minimum: it then reads only the first packet in file order.
-PROBE_CONTAINER_OPTIONS = {"probesize": "32", "analyzeduration": "0"}
+PROBE_CONTAINER_OPTIONS = {"probesize": "32", "analyzeduration": "0", "enable_drefs": "0"}
+# Contract §2: footage is MP4/MOV, so only ffmpeg's mov demuxer may read it. Letting
+# ffmpeg guess the format from the bytes lets a hostile upload pick another demuxer: an
+# "ffconcat" text opens files relative to the worker's working directory (a read outside
+# the landing zone), an SDP text opens network sockets. The mov demuxer's external data
+# references (drefs, which name other files) stay off: `enable_drefs=0` above, pinned
+# although it is ffmpeg's default. See docs/RELIABILITY.md.
+PROBE_FORMAT = "mov"
 # Size of PyAV's I/O buffer, i.e. of most reads it makes. Small enough to keep bytes
 # read low, large enough that a 500 kB moov box on S3 is a handful of range GETs.
 PROBE_BUFFER_SIZE = 64 * 1024
@@ -274,6 +281,8 @@ def _inspect(container: Any, object_key: str, size: int, fingerprint: str) -> Pr
     if duration is None and container.duration and container.duration > 0:
         duration = container.duration / av.time_base
     ctx = stream.codec_context
+    if ctx is None:  # a codec id ffmpeg does not know (e.g. a damaged stsd box): no frame size to read
+        return _result(object_key, reason="unreadable video: unknown video codec", **common)
     width = int(stream.width or 0) or None
     height = int(stream.height or 0) or None
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -325,6 +334,7 @@ def probe_fileobj(fileobj: Any, object_key: str) -> ProbeResult:
         container = av.open(
             reader,
             mode="r",
+            format=PROBE_FORMAT,
             container_options=dict(PROBE_CONTAINER_OPTIONS),
             buffer_size=PROBE_BUFFER_SIZE,
         )

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot
 import yaml
 from sqlglot import exp
@@ -153,10 +155,67 @@ def fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pa.Tab
     return con.sql(sql, params=params).to_arrow_table() if params else con.sql(sql).to_arrow_table()
 
 
+def _previous_partition(model: SqlModel, variables: dict) -> tuple[str, str] | None:
+    """(column, key) of the partition a self-reading monthly model reads: the month before
+    ``month_start`` (R11: opening balances come from the previous month's statements)."""
+    column = (model.partition or {}).get("column")
+    if (model.partition or {}).get("kind") != "monthly" or not column or "month_start" not in variables:
+        return None
+    start = variables["month_start"]
+    start = date.fromisoformat(str(start)[:10]) if not isinstance(start, date) else start
+    return column, (start.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def unchanged_since(store: DeltaStore, table: str, column: str, value: str) -> int | None:
+    """The oldest Delta version from which the rows ``column = value`` of ``table`` are
+    the same as now (None when there are none). Unlike the current version, it does not
+    move when other partitions are rewritten, so a row that records it stays identical on
+    a re-run (writes that change nothing are skipped, see DeltaStore.replace_where)."""
+    dt = store.table(table)
+    if dt is None:
+        return None
+    flt = pc.field(column) == value
+
+    def rows(version: int) -> list[str]:
+        return sorted(json.dumps(r, sort_keys=True, default=str)
+                      for r in store.read(table, filter=flt, version=version).to_pylist())
+
+    version = dt.version()
+    now = rows(version)
+    if not now:
+        return None
+    while version > 0:
+        try:
+            if rows(version - 1) != now:
+                break
+        except Exception:  # noqa: BLE001 - an older version vacuumed away or of another schema
+            break
+        version -= 1
+    return version
+
+
+def model_input_versions(store: DeltaStore, model: SqlModel, variables: dict) -> dict[str, int | None]:
+    """{input table: Delta version} a run of ``model`` reads (audit, ``gopro-lake explain``).
+
+    Inputs are the current versions. A model that reads its own previous partition records
+    for itself the version since which that partition is unchanged (None when it is empty).
+    """
+    versions: dict[str, int | None] = {t: store.version(t) for t in model.deps}
+    if model.reads_itself:
+        previous = _previous_partition(model, variables)
+        versions[model.name] = unchanged_since(store, model.name, *previous) if previous else store.version(model.name)
+    return versions
+
+
 def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> duckdb.DuckDBPyConnection:
+    """A connection for one run of ``model``. Always sets the variable ``input_versions``
+    (JSON of :func:`model_input_versions`), and reads the inputs at exactly those versions."""
     inputs = list(model.deps)
     own = model.reads_itself and store.exists(model.name)
-    con = connect(store, inputs + ([model.name] if own else []), variables)
+    versions = model_input_versions(store, model, variables)
+    variables = variables | {"input_versions": json.dumps(versions, sort_keys=True)}
+    pinned = {t: v for t, v in versions.items() if t != model.name and v is not None}
+    con = connect(store, inputs + ([model.name] if own else []), variables, versions=pinned)
     if model.reads_itself and not own:
         # first partition ever: the model's own (empty) table for its opening balances
         cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in model.column_types.items())

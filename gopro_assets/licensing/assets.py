@@ -4,17 +4,35 @@
 import dagster as dg
 
 from gopro_assets.lib import deliveries as lib
-from gopro_assets.metadata import table_metadata
+from gopro_assets.metadata import column_schema, table_metadata
 from gopro_assets.partitions import as_of
 from gopro_assets.resources import LakehouseResource
 
 DELIVERY_DOCS = {
+    "deal_id": "Deal of the batch.",
+    "batch_id": "Batch the clip was delivered in.",
     "clip_id": "Delivered clip (once per deal, R5).",
+    "subscriber_id": "Owner of the clip, paid from the batch's pool (R9).",
     "tier": "Tier at delivery (R3).",
     "billable_seconds": "floor(duration) at delivery (R2).",
     "tier_price_cents": "Deal price per minute for the tier (per_minute deals; null for flat_fee).",
     "revenue_month": "UTC month of the batch cutoff (R10).",
     "selection_rank": "1-based position of the clip among the batch's licensable clips in R6 order.",
+    "cutoff_at": "Batch cutoff, UTC: eligibility and exclusions are judged at this instant (R5).",
+}
+BATCH_LOG_DOCS = {
+    "deal_id": "Deal of the batch.",
+    "batch_id": "Batch id within the deal.",
+    "buyer_id": "Buyer of the deal (R1 exclusions are per buyer).",
+    "pricing_model": "per_minute or flat_fee (R7).",
+    "cutoff_at": "Batch cutoff, UTC.",
+    "revenue_month": "UTC month of the cutoff, YYYY-MM (R10).",
+    "max_minutes": "Minute cap of the batch; null = no cap (R6).",
+    "fee_cents": "Flat fee of the batch (flat_fee deals), cents.",
+    "clips": "Clips delivered.",
+    "billable_seconds": "Billable seconds delivered.",
+    "candidates": "Licensable clips the selection chose from (R5).",
+    "input_versions": "JSON {table: Delta version} the batch was computed from (time travel for the checks).",
 }
 
 
@@ -29,12 +47,14 @@ DELIVERY_DOCS = {
                 "passed, and never changes afterwards (R12)."
             ),
             group_name="licensing", owners=["team:data-platform"], kinds={"delta", "duckdb", "python"},
+            metadata={"dagster/column_schema": column_schema(lib.DELIVERY_SCHEMA, DELIVERY_DOCS)},
         ),
         dg.AssetSpec(
             "delivered_batches",
             deps=["deal_deliveries"],
             description="The frozen batch log: one row per delivered batch with its terms and the Delta versions it was computed from.",
             group_name="licensing", owners=["team:data-platform"], kinds={"delta", "python"},
+            metadata={"dagster/column_schema": column_schema(lib.DELIVERED_BATCH_SCHEMA, BATCH_LOG_DOCS)},
         ),
     ],
 )
@@ -56,4 +76,4 @@ def deal_deliveries(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
         metadata={**table_metadata(store, "deal_deliveries", DELIVERY_DOCS),
                   "batches_delivered_now": dg.MetadataValue.json(delivered)},
     )
-    yield dg.MaterializeResult(asset_key="delivered_batches", metadata=table_metadata(store, "delivered_batches"))
+    yield dg.MaterializeResult(asset_key="delivered_batches", metadata=table_metadata(store, "delivered_batches", BATCH_LOG_DOCS))

@@ -1,0 +1,208 @@
+"""Incremental cost: the nightly run for one new day with 365 days of history, against the
+same run with 7 days of history.
+
+Both lakes hold the same synthetic population (subscribers, consent, uploads at the same
+daily rate, three deals with monthly batches; ``synth``) cut at a different day. Each is
+built the way production would have left it after its history: the landing files of every
+day are on disk and recorded in ``ingested_files``, the ingested tables and the probed
+inventory are in the lake, and the derived tables (consent timelines, a consent snapshot
+per day, frozen deliveries of every due batch, revenue, allocations, reconciliation,
+statements of every closed month) were computed by the real code.
+
+The nightly then runs what ``nightly_job`` runs for the new day, with the library functions
+and SQL models its assets call: ingest the landing zone (the new day's files are new),
+probe the day's uploads (``synth.SynthProbe`` stands in for the probe: the probe's own speed
+is ``probe_bench``'s figure), rebuild the consent timelines, snapshot the day's consent,
+deliver any due batch, and recompute revenue, allocations, receivables and late
+revocations. The valuation stage (features, model, valuations) is timed on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from benchmarks import Figure, Scale, emit, log, run_worker
+
+FIRST_DAY = date(2025, 1, 1)
+
+
+def world_spec(scale: Scale, long_history: int):
+    from benchmarks.synth import WorldSpec
+
+    return WorldSpec(subscribers=scale.subscribers, clips_per_year=scale.clips_per_year, start=FIRST_DAY,
+                     horizon_days=long_history + 1, batch_months=scale.batch_months)
+
+
+def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
+    short, long_ = scale.history_days
+    results = {}
+    for history in (short, long_):
+        where = workdir / f"h{history}"
+        if where.exists():
+            shutil.rmtree(where)
+        log(f"incremental: building {history} days of history")
+        build = run_worker("benchmarks.incremental_bench", {"task": "build", "scale": scale.name, "history": history,
+                                                            "dir": str(where)}, log=log)
+        log(f"incremental: nightly run for day {history + 1} with {history} days of history")
+        nightly = run_worker("benchmarks.incremental_bench", {"task": "nightly", "scale": scale.name, "history": history,
+                                                              "dir": str(where)}, log=log)
+        results[history] = {"build": build, "nightly": nightly}
+    a, b = results[short]["nightly"], results[long_]["nightly"]
+    ratio = b["wall_s"] / a["wall_s"]
+    core = lambda r: r["wall_s"] - r["steps"].get("valuation", 0)  # noqa: E731
+    ratio_core = core(b) / core(a)
+    steps = {k: {f"{short}d": a["steps"].get(k), f"{long_}d": b["steps"].get(k)} for k in b["steps"]}
+    figures = [
+        Figure("incremental", f"nightly run, {long_} days of history (without valuation)", round(core(b), 2), "s",
+               f"same run, {short} days of history", round(core(a), 2), "<= 1.5x", ratio_core <= 1.5,
+               note=f"{ratio_core:.2f}x", detail={"steps_s": steps}),
+        Figure("incremental", f"nightly run, {long_} days of history (with valuation)", round(b["wall_s"], 2), "s",
+               f"same run, {short} days of history", round(a["wall_s"], 2), "<= 1.5x", ratio <= 1.5,
+               note=f"{ratio:.2f}x; valuation {b['steps'].get('valuation', 0):.1f}s vs {a['steps'].get('valuation', 0):.1f}s"),
+        Figure("incremental", f"nightly peak RSS, {long_} days of history", round(b["peak_rss_bytes"] / 2**30, 2), "GiB",
+               f"{short} days", round(a["peak_rss_bytes"] / 2**30, 2), "informational", None),
+    ]
+    return figures, {"steps_s": steps, "runs": results}
+
+
+# -- worker side ----------------------------------------------------------------------------------
+
+
+def _paths(where: Path) -> tuple[Path, str]:
+    return where / "landing", str(where / "lake")
+
+
+def _build(args: dict) -> dict:
+    """Landing files of every history day and the new day; the lake as of the end of the
+    last history day (ingested tables written directly, derived tables by the real code)."""
+    from benchmarks import SCALES
+    from benchmarks.money_bench import money_path
+    from benchmarks.synth import Synth, record_ingested_files, write_landing, write_lake
+    from gopro_assets.lib.delta_store import DeltaStore
+
+    scale, history = SCALES[args["scale"]], args["history"]
+    spec = world_spec(scale, max(scale.history_days))
+    synth = Synth(spec)
+    landing, lake = _paths(Path(args["dir"]))
+    timings = {}
+    t = time.monotonic()
+    written = write_landing(synth, landing, -1, history)  # history days 0..history-1, new day = history
+    new_day = spec.day_date(history).isoformat()
+    timings["landing_files"] = time.monotonic() - t
+    t = time.monotonic()
+    counts = write_lake(synth, lake, history - 1)
+    record_ingested_files(lake, {p: v for p, v in written.items() if new_day not in p and not p.startswith("deals/")})
+    timings["lake_tables"] = time.monotonic() - t
+    store = DeltaStore(lake)
+    through = spec.day_date(history - 1)
+    t = time.monotonic()
+    # the derived tables: snapshots month by month, then the money path of the last night
+    days = [spec.day_date(d) for d in range(history)]
+    from gopro_assets.lib.pipeline import run_sql
+    from gopro_assets.settings import end_of_day
+
+    base = {"as_of": end_of_day(through).isoformat(), "share_rate_num": 1, "share_rate_den": 2,
+            "min_payout_cents": 1000, "review_days": 7}
+    run_sql(store, "int_consent_timeline", base)
+    for i in range(0, len(days), 31):
+        chunk = days[i:i + 31]
+        run_sql(store, "consent_snapshots", base | {"range_start": chunk[0], "range_end": chunk[-1]})
+    money = money_path(store, through, [], first_day=FIRST_DAY)
+    timings["derived_tables"] = time.monotonic() - t
+    try:
+        from gopro_assets.lib import valuation
+
+        t = time.monotonic()
+        valuation.run_stage(store, base, run_sql)
+        timings["valuation"] = time.monotonic() - t
+    except ImportError:
+        pass
+    return {"timings_s": {k: round(v, 2) for k, v in timings.items()}, "counts": counts,
+            "landing_files": len(written), "landing_bytes": sum(s for _, s in written.values()), "money": money}
+
+
+def nightly(store, landing: str, day: date, probe_many, first_day: date = FIRST_DAY, review_days: int = 7,
+            valuation_stage: bool = True) -> dict:
+    """What nightly_job does for ``day``, step by step, with the functions its assets call."""
+    from gopro_assets.lib import deliveries, landing as landing_lib
+    from gopro_assets.lib.ingest import INGEST_ORDER, ingest_deals, ingest_kind, known_subscriber_validator
+    from gopro_assets.lib.inventory import refresh_inventory
+    from gopro_assets.lib.pipeline import run_sql
+    from gopro_assets.lib.storage import FileRoot
+    from gopro_assets.settings import end_of_day
+
+    steps = {}
+
+    def step(name):
+        class _T:
+            def __enter__(self):
+                self.t = time.monotonic()
+
+            def __exit__(self, *exc):
+                steps[name] = round(steps.get(name, 0) + time.monotonic() - self.t, 3)
+        return _T()
+
+    root = FileRoot(landing)
+    with step("ingest"):
+        for name in INGEST_ORDER:
+            validate = known_subscriber_validator(store) if name == "uploads" else None
+            ingest_kind(store, root, landing_lib.LANDING_KINDS[name], validate=validate)
+        ingest_deals(store, root)
+    with step("inventory"):
+        report = refresh_inventory(store, landing, [day], first_day, probe_many)
+    base = {"as_of": end_of_day(day).isoformat(), "share_rate_num": 1, "share_rate_den": 2, "min_payout_cents": 1000,
+            "review_days": review_days}
+    with step("timelines"):
+        run_sql(store, "int_consent_timeline", base)
+        run_sql(store, "int_clip_exclusion_timeline", base)
+    with step("consent_snapshots"):
+        run_sql(store, "consent_snapshots", base | {"range_start": day, "range_end": day})
+    with step("deliveries"):
+        deliveries.ensure_tables(store)
+        deals = {d["deal_id"]: d for d in store.read("license_deals").to_pylist()}
+        for batch in deliveries.due_batches(store, end_of_day(day)):
+            if batch["deal_id"] in deals:
+                deliveries.deliver_batch(store, batch, deals[batch["deal_id"]], review_days)
+    for name in ["batch_revenue", "revenue_share_allocations", "buyer_receivables", "late_revocations"]:
+        with step(name):
+            run_sql(store, name, base)
+    if valuation_stage:
+        try:
+            from gopro_assets.lib import valuation
+        except ImportError:
+            valuation = None
+        if valuation is not None:
+            with step("valuation"):
+                valuation.run_stage(store, base, run_sql)
+    return {"steps": steps, "uploads_today": report["uploads"]}
+
+
+def _nightly(args: dict) -> dict:
+    from benchmarks import SCALES
+    from benchmarks.synth import SynthProbe
+    from gopro_assets.lib.delta_store import DeltaStore
+
+    scale, history = SCALES[args["scale"]], args["history"]
+    spec = world_spec(scale, max(scale.history_days))
+    landing, lake = _paths(Path(args["dir"]))
+    started = time.monotonic()
+    out = nightly(DeltaStore(lake), str(landing), spec.day_date(history), SynthProbe(spec))
+    out["wall_s"] = time.monotonic() - started
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", required=True)
+    args = json.loads(parser.parse_args().worker)
+    task = {"build": _build, "nightly": _nightly}[args["task"]]
+    emit(task(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Probing: files per second of the inventory path (``probe_many``) on real MP4s, beside a
+bare PyAV open-and-read-headers loop and ``ffprobe`` run once per file; and the bytes the
+probe reads from multi-hundred-MB files with the ``moov`` box at the start or at the end.
+
+The footage is real and generated here with PyAV:
+
+* many small clips: a few dozen distinct encodes (H.264 and HEVC, 360p to 4K, 24-120 fps,
+  with and without an AAC track and a GoPro-style telemetry track, moov at the start or the
+  end), each copied many times with a unique 16-byte ``free`` box appended, so every file
+  has its own content (and fingerprint) without encoding it again;
+* a few long camera-like clips, 1080p60 at about 45 Mbit/s and 4K30 at about 90 Mbit/s,
+  each written twice (moov at the start and at the end): one closed GOP of noisy frames is
+  encoded once and its packets are repeated for the whole duration (the technique of
+  ``gopro_assets/lib/demo.py``), so a 1 GB file costs seconds.
+
+Every method reads files that were just written (page cache), measured in fresh processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import struct
+import subprocess
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from benchmarks import Figure, Scale, emit, log, run_worker
+
+MB = 1_000_000
+MiB = 2**20
+
+
+# -- footage ------------------------------------------------------------------------------------
+
+
+def _small_specs(n: int):
+    from gopro_assets.lib.demo import ClipSpec
+
+    res = [(1920, 1080), (1280, 720), (2704, 1520), (1080, 1920), (640, 360), (3840, 2160), (854, 480)]
+    out = []
+    for k in range(n):
+        w, h = res[k % len(res)]
+        codec = "hevc" if k % 5 == 3 and max(w, h) <= 1920 else "h264"
+        fps = [30, 60, 25, 24, 120, 30, 50][k % 7] if max(w, h) <= 1920 else 30
+        seconds = 3 if max(w, h) >= 3840 else 4 + (k * 7) % 17
+        out.append(ClipSpec(width=w, height=h, fps=fps, n_frames=seconds * fps, codec=codec,
+                            audio=["none", "after", "first"][k % 3] if codec != "mpeg4" else "none",
+                            telemetry=k % 2 == 0, faststart=k % 3 == 0, y_top=40 + k % 100, u=90 + k % 60))
+    return out
+
+
+def _encode_small(root: Path, scale: Scale) -> list[str]:
+    from gopro_assets.lib.demo import _encode  # the demo's cheap real MP4s
+
+    encodes = []
+    scratch = root / "_encodes"
+    scratch.mkdir(parents=True, exist_ok=True)
+    for k, spec in enumerate(_small_specs(scale.probe_distinct_encodes)):
+        path = scratch / f"enc{k:03d}.MP4"
+        _encode(path, spec)
+        encodes.append(path.read_bytes())
+    keys = []
+    for i in range(scale.probe_small_files):
+        data = encodes[i % len(encodes)]
+        # a top-level free box with the file number: valid MP4, unique bytes
+        tail = struct.pack(">I4s", 16, b"free") + i.to_bytes(8, "big")
+        key = f"sub-{i % 97:07d}/2025/01/GH01{i:07d}.MP4"
+        (root / "footage" / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / "footage" / key).write_bytes(data + tail)
+        keys.append(key)
+    shutil.rmtree(scratch)
+    return keys
+
+
+def _encode_big(path: Path, width: int, height: int, fps: int, seconds: int, noise: float, faststart: bool,
+                gop: int = 16) -> None:
+    """A long clip: one closed GOP of partly noisy frames (camera-like bit rate), repeated,
+    with a silent AAC track interleaved as a camera writes it."""
+    import av
+    import numpy as np
+
+    from gopro_assets.lib.demo import _audio_packets, _packet
+
+    rng = np.random.default_rng(width + fps)
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", format="mp4", options=options) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "23", "threads": "2",
+                         "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"}
+        audio = out.add_stream("aac", rate=48000, layout="stereo")
+        base = np.tile(np.linspace(40, 200, height, dtype=np.uint8)[:, None], (1, width))
+        packets = []
+        for i in range(gop):
+            y = base.copy()
+            rows = int(height * noise)
+            y[:rows] = rng.integers(0, 64, (rows, width), dtype=np.uint8) * 4 + 20
+            frame = av.VideoFrame(width, height, "yuv420p")
+            ls = frame.planes[0].line_size
+            frame.planes[0].update(np.pad(y, ((0, 0), (0, ls - width))).tobytes())
+            for p in frame.planes[1:]:
+                p.update(bytes([128]) * p.buffer_size)
+            frame.pts = i
+            packets += [(bytes(p), p.pts, p.dts, p.is_keyframe, p.time_base) for p in video.encode(frame)]
+        packets += [(bytes(p), p.pts, p.dts, p.is_keyframe, p.time_base) for p in video.encode()]
+        tb = packets[0][4] or Fraction(1, fps)
+        step = int(round(Fraction(1, fps) / tb))
+        loop = step * len(packets)
+        n_frames = seconds * fps
+
+        def video_packets():
+            for n in range(n_frames):
+                rep, j = divmod(n, len(packets))
+                payload, pts, dts, key, _ = packets[j]
+                dts_n = (dts if dts is not None else pts) + rep * loop
+                yield float(dts_n * tb), 0, _packet(video, payload, pts + rep * loop, dts_n, tb, step, key)
+
+        import heapq
+
+        for _, _, packet in heapq.merge(video_packets(), _audio_packets(audio, seconds), key=lambda x: (x[0], x[1])):
+            out.mux(packet)
+
+
+def make_footage(root: Path, scale: Scale) -> dict:
+    started = time.monotonic()
+    small = _encode_small(root, scale)
+    big = []
+    s1080, s4k = scale.big_file_seconds
+    for (w, h, fps, seconds, noise) in [(1920, 1080, 60, s1080, 0.07), (3840, 2160, 30, s4k, 0.06)]:
+        for faststart in (True, False):
+            key = f"sub-big/2025/01/GX01{w}{'F' if faststart else 'E'}.MP4"
+            path = root / "footage" / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _encode_big(path, w, h, fps, seconds, noise, faststart)
+            big.append({"key": key, "size": path.stat().st_size, "moov": "start" if faststart else "end",
+                        "resolution": f"{w}x{h}", "fps": fps, "seconds": seconds})
+    return {"small": small, "big": big, "seconds": time.monotonic() - started,
+            "small_bytes": sum((root / "footage" / k).stat().st_size for k in small)}
+
+
+# -- measurements (worker side) -------------------------------------------------------------------
+
+
+def _probe_many(args: dict) -> dict:
+    from gopro_assets.lib.probe import probe_many
+
+    keys = args["keys"]
+    started = time.monotonic()
+    results = probe_many(args["landing"], keys)
+    wall = time.monotonic() - started
+    return {"wall_s": wall, "files": len(keys), "ok": sum(r.ok for r in results),
+            "meta": {r.object_key: [r.duration_s, r.width, r.height, r.fps, r.codec] for r in results},
+            "bytes_read": {r.object_key: r.bytes_read for r in results}}
+
+
+def _bare_pyav(args: dict) -> dict:
+    import av
+
+    root = Path(args["landing"]) / "footage"
+    started = time.monotonic()
+    meta = {}
+    for key in args["keys"]:
+        with av.open(str(root / key)) as c:
+            s = c.streams.video[0]
+            dur = float(s.duration * s.time_base) if s.duration else c.duration / av.time_base
+            meta[key] = [dur, s.width, s.height, float(s.average_rate or 0), s.codec_context.name, s.bit_rate]
+    return {"wall_s": time.monotonic() - started, "files": len(args["keys"]), "meta": meta}
+
+
+def _ffprobe(args: dict) -> dict:
+    root = Path(args["landing"]) / "footage"
+    started = time.monotonic()
+    meta = {}
+    for key in args["keys"]:
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(root / key)],
+                             capture_output=True, text=True, check=True).stdout
+        info = json.loads(out)
+        v = next(s for s in info["streams"] if s["codec_type"] == "video")
+        num, den = (int(x) for x in v["avg_frame_rate"].split("/"))
+        meta[key] = [float(v.get("duration") or info["format"]["duration"]), v["width"], v["height"],
+                     num / den if den else 0.0, v["codec_name"]]
+    return {"wall_s": time.monotonic() - started, "files": len(args["keys"]), "meta": meta}
+
+
+def _big(args: dict) -> dict:
+    from gopro_assets.lib.probe import probe_object
+
+    out = {}
+    for key in args["keys"]:
+        started = time.monotonic()
+        r = probe_object(args["landing"], key)
+        out[key] = {"ok": r.ok, "reason": r.reason, "bytes_read": r.bytes_read, "size": r.size_bytes,
+                    "seconds": time.monotonic() - started, "duration_s": r.duration_s}
+    return out
+
+
+# -- the benchmark --------------------------------------------------------------------------------
+
+
+def _same(a: list, b: list) -> bool:
+    return (abs(a[0] - b[0]) < 0.05 and a[1] == b[1] and a[2] == b[2] and abs(a[3] - b[3]) < 0.01 and a[4] == b[4])
+
+
+def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
+    landing = workdir / "landing"
+    log(f"probe: encoding {scale.probe_small_files} small clips and 4 long ones")
+    footage = make_footage(landing, scale)
+    keys = footage["small"] + [b["key"] for b in footage["big"]]
+    log(f"probe: footage written in {footage['seconds']:.0f}s "
+        f"({footage['small_bytes'] / MB:.0f} MB small, {sum(b['size'] for b in footage['big']) / MB:.0f} MB long)")
+    common = {"landing": str(landing), "keys": keys}
+    run_worker("benchmarks.probe_bench", {"task": "probe_many", **common})  # warm-up: page cache, imports
+    many = run_worker("benchmarks.probe_bench", {"task": "probe_many", **common}, log=log)
+    bare = run_worker("benchmarks.probe_bench", {"task": "bare", **common}, log=log)
+    ff_keys = footage["small"][: max(0, scale.ffprobe_files - len(footage["big"]))] + [b["key"] for b in footage["big"]]
+    ff = run_worker("benchmarks.probe_bench", {"task": "ffprobe", "landing": str(landing), "keys": ff_keys}, log=log)
+    big = run_worker("benchmarks.probe_bench", {"task": "big", "landing": str(landing), "keys": [b["key"] for b in footage["big"]]},
+                     log=log)
+    rate = many["files"] / many["wall_s"]
+    bare_rate = bare["files"] / bare["wall_s"]
+    ff_rate = ff["files"] / ff["wall_s"]
+    agree = sum(_same(many["meta"][k], ff["meta"][k]) for k in ff_keys)
+    figures = [
+        Figure("probe", "probe_many files/s (inventory path)", round(rate, 1), "files/s", "bare PyAV open+headers loop",
+               round(bare_rate, 1), ">= 0.8x the bare PyAV loop", rate >= 0.8 * bare_rate,
+               note=f"{rate / bare_rate:.2f}x bare PyAV; {many['files']} files ({len(footage['big'])} long), "
+                    f"{many['ok']} ok; includes worker start-up and the 1 MiB fingerprint"),
+        Figure("probe", "probe_many files/s vs ffprobe", round(rate, 1), "files/s", "ffprobe per file",
+               round(ff_rate, 1), ">= 30x ffprobe", rate >= 30 * ff_rate,
+               note=f"{rate / ff_rate:.0f}x ffprobe; metadata identical to ffprobe on {agree}/{len(ff_keys)} files"),
+    ]
+    for b in footage["big"]:
+        r = big[b["key"]]
+        figures.append(Figure(
+            "probe", f"bytes read, {b['resolution']}@{b['fps']} {b['seconds']}s, moov at {b['moov']}",
+            round(r["bytes_read"] / MiB, 3), "MiB", "file size", round(b["size"] / MiB, 1), "< 2 MB per file",
+            r["ok"] and r["bytes_read"] < 2 * MB, note=f"{r['seconds'] * 1000:.0f} ms; ok={r['ok']} {r['reason'] or ''}".strip()))
+    details = {"footage": {k: v for k, v in footage.items() if k != "small"}, "probe_many_s": many["wall_s"],
+               "bare_s": bare["wall_s"], "ffprobe_s": ff["wall_s"], "ffprobe_files": len(ff_keys), "big": big,
+               "metadata_agree_with_ffprobe": f"{agree}/{len(ff_keys)}",
+               "peak_rss": {"probe_many_parent": many["peak_rss_bytes"], "bare": bare["peak_rss_bytes"]}}
+    return figures, details
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", required=True)
+    args = json.loads(parser.parse_args().worker)
+    task = {"probe_many": _probe_many, "bare": _bare_pyav, "ffprobe": _ffprobe, "big": _big}[args["task"]]
+    emit(task(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+-- Valuation features, one row per clip of the inventory (docs/VALUATION.md). Only what a
+-- buyer can see in the clip itself or its upload row, plus the owner's tenure: nothing
+-- here is derived from prices or revenue, so it cannot leak the valuation target.
+SELECT
+    i.clip_id,
+    i.subscriber_id,
+    i.uploaded_at,
+    i.tier,
+    i.short_side_px,
+    i.fps,
+    i.duration_s,
+    i.billable_seconds,
+    coalesce(i.activity, 'none') AS activity,
+    coalesce(i.mount, 'none') AS mount,
+    i.published,
+    i.height > i.width AS is_vertical,
+    i.is_duplicate,
+    -- days the owner had been subscribed when the clip was uploaded (0 if the upload row
+    -- predates the subscription, which ingestion does not forbid)
+    CAST(greatest(date_diff('day', s.subscribed_at, i.uploaded_at), 0) AS BIGINT) AS owner_tenure_days
+FROM footage_inventory AS i
+LEFT JOIN subscribers AS s USING (subscriber_id)
+ORDER BY i.clip_id

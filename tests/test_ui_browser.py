@@ -1,0 +1,214 @@
+"""The Dagster UI as an analyst sees it: the real webserver on this code location, driven
+by Debian's headless Chromium over the DevTools protocol.
+
+Checks that the global lineage graph draws the money path's assets, that an asset page
+shows its column schema, and saves a screenshot of the lineage (a non-empty PNG).
+`scripts/test.sh` installs Chromium with apt-get when it is missing; without it this test
+fails with a message saying so, it does not skip.
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from gopro_assets.lib.delta_store import DeltaStore
+from gopro_assets.lib.pipeline import run_all
+from test_automation import build_tiny_landing
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# shared/FIELD_NOTES.md: the headless flags that work on these machines
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--window-size=1600,1000", "--remote-debugging-port=0"]
+MAIN_ASSETS = ["footage_inventory", "deal_deliveries", "batch_revenue", "revenue_share_statements", "payout_reconciliation"]
+SERVER_TIMEOUT_S = 150  # cold start is about 20 s alone; the shared CI cores can be much slower
+PAGE_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(base: str, query: str) -> dict:
+    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+LOCATION_STATUS = """{ workspaceOrError { ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def wait_for_code_location(base: str, server: subprocess.Popen, log: Path) -> None:
+    """Poll until the webserver answers and has loaded the gopro_assets location."""
+    deadline = time.monotonic() + SERVER_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"dagster-webserver exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            entries = graphql(base, LOCATION_STATUS)["data"]["workspaceOrError"]["locationEntries"]
+        except (OSError, KeyError, TypeError, ValueError):
+            time.sleep(0.5)
+            continue
+        entry = next((e for e in entries if e["name"] == "gopro_assets"), None)
+        if entry and entry["loadStatus"] == "LOADED":
+            loaded = entry["locationOrLoadError"] or {}
+            assert loaded.get("__typename") == "RepositoryLocation", f"code location failed to load: {loaded}"
+            return
+        time.sleep(0.5)
+    pytest.fail(f"dagster-webserver not ready after {SERVER_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol (one page)."""
+
+    def __init__(self, profile: Path):
+        from websockets.sync.client import connect
+
+        self.process = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and len(port_file.read_text().split()) >= 2):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                pytest.fail("headless chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+            page = next(t for t in json.loads(response.read()) if t["type"] == "page")
+        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self.ids = count(1)
+
+    def call(self, method: str, **params) -> dict:
+        msg_id = next(self.ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=30))
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result.get("result", {}).get("value")
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+
+    def wait_for(self, expression: str, what: str, timeout_s: float = PAGE_TIMEOUT_S):
+        """Poll a JS expression until it is truthy (the UI loads data and lays out the graph
+        asynchronously, in a web worker)."""
+        deadline, value = time.monotonic() + timeout_s, None
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.25)
+        text = self.evaluate("document.body ? document.body.innerText.slice(0, 1500) : ''")
+        pytest.fail(f"timed out waiting for {what}; page text:\n{text}")
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        try:
+            if getattr(self, "ws", None) is not None:
+                self.ws.close()
+        finally:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def graph_text_has(names: list[str]) -> str:
+    """JS: true once every name is drawn as a node of the asset graph (the SVG canvas, not
+    the sidebar's asset list)."""
+    return ("(() => { const t = Array.from(document.querySelectorAll('svg foreignObject'))"
+            ".map(n => n.textContent).join(' '); "
+            f"return {json.dumps(names)}.every(n => t.includes(n)); }})()")
+
+
+def page_text_has(names: list[str]) -> str:
+    return f"(() => {{ const t = document.body ? document.body.innerText : ''; return {json.dumps(names)}.every(n => t.includes(n)); }})()"
+
+
+@pytest.fixture
+def lake_and_home(tmp_path):
+    """A small lake built by the library pipeline and an empty Dagster home (telemetry off)."""
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    build_tiny_landing(landing)
+    run_all(DeltaStore(str(lake)), str(landing), date(2025, 1, 1), date(2025, 2, 28))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return landing, lake, home
+
+
+def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` "
+                    "(scripts/test.sh does this when apt-get is available)")
+    landing, lake, home = lake_and_home
+    started = time.monotonic()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1",
+           "GOPRO_LANDING": str(landing), "GOPRO_LAKE": str(lake), "GOPRO_EXPORTS": str(tmp_path / "exports")}
+    log = tmp_path / "webserver.log"
+    webserver = shutil.which("dagster-webserver", path=str(Path(sys.executable).parent))
+    with open(log, "w") as log_file:
+        # signals at their defaults (FIELD_NOTES): SIGINT stops it cleanly
+        server = subprocess.Popen([webserver, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                                  cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    browser = None
+    try:
+        wait_for_code_location(base, server, log)
+        ready = time.monotonic() - started
+        assert graphql(base, "mutation { setNuxSeen }")["data"]["setNuxSeen"] is True  # no community dialog
+        browser = Browser(tmp_path / "chromium-profile")
+        browser.call("Page.enable")
+
+        # the global lineage: the money path, drawn as graph nodes
+        browser.open(f"{base}/asset-groups")
+        browser.wait_for(graph_text_has(MAIN_ASSETS), "the global asset lineage graph")
+        time.sleep(1.0)  # let the graph finish its zoom-to-fit before the picture
+        shot = browser.screenshot(tmp_path / "lineage.png")
+        assert shot.stat().st_size > 10_000
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+        # an asset page: its column schema, with the SQL model's column names
+        browser.open(f"{base}/assets/batch_revenue")
+        browser.wait_for(page_text_has(["gross_cents", "pool_cents", "platform_cents"]), "batch_revenue's columns")
+        browser.screenshot(tmp_path / "batch_revenue.png")
+        print(f"\nwebserver ready in {ready:.1f}s, whole UI test {time.monotonic() - started:.1f}s; "
+              f"screenshots in {tmp_path}")
+    finally:
+        if browser is not None:
+            browser.close()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
