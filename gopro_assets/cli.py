@@ -22,14 +22,20 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME defaults to ./.dagster_home (contract §1), with telemetry off."""
+    """DAGSTER_HOME defaults to ./.dagster_home (contract §1), with telemetry off and the
+    lake_writer pool limited to one slot (gopro_assets/concurrency.py). A dagster.yaml
+    written by hand is left alone; one written by an older CLI is upgraded."""
+    from gopro_assets.concurrency import DAGSTER_YAML, OLD_DAGSTER_YAMLS
+
     home = Path(os.environ.get("DAGSTER_HOME") or "./.dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists() or config.read_text() in OLD_DAGSTER_YAMLS:
+        tmp = home / f".dagster.yaml.tmp-{os.getpid()}"  # atomic: a killed CLI never leaves half a file
+        tmp.write_text(DAGSTER_YAML)
+        os.replace(tmp, config)
     return home
 
 
@@ -63,9 +69,11 @@ def plan_stages(defs):
     return [(pdef_of[ks[0]], ks) for (_, _), ks in sorted(groups.items(), key=lambda kv: kv[0][0])]
 
 
-def materialize(through: date, defs=None, resources: dict | None = None, instance=None, echo=None) -> bool:
+def materialize(through: date, defs=None, resources: dict | None = None, instance=None, echo=None,
+                run_tags: dict | None = None) -> bool:
     """Materialize every asset and partition through ``through`` (contract §6), one
-    Dagster run per stage of :func:`plan_stages`. Returns False when a run failed."""
+    Dagster run per stage of :func:`plan_stages`, each tagged with ``run_tags`` too.
+    Returns False when a run failed."""
     import dagster as dg
 
     from gopro_assets.partitions import THROUGH_TAG
@@ -80,7 +88,7 @@ def materialize(through: date, defs=None, resources: dict | None = None, instanc
     ok = True
     for i, (pdef, keys) in enumerate(stages, 1):
         names = ", ".join(k.to_user_string() for k in keys)
-        tags = {THROUGH_TAG: through.isoformat()}
+        tags = {**(run_tags or {}), THROUGH_TAG: through.isoformat()}
         label = "unpartitioned"
         if pdef is not None:
             keys_through = pdef.get_partition_keys(dynamic_partitions_store=instance, current_time=_end_of(through))
@@ -151,7 +159,21 @@ def main(argv: list[str] | None = None) -> int:
         ensure_dagster_home()
         through = args.through or settings.yesterday_utc()
         _progress(f"materializing through {through} (landing={settings.env('GOPRO_LANDING')}, lake={settings.env('GOPRO_LAKE')})")
-        return 0 if materialize(through) else 1
+        import dagster as dg
+
+        from gopro_assets import concurrency
+
+        with dg.DagsterInstance.get() as instance:
+            # docs/RELIABILITY.md: runs of killed CLIs are closed and their pool slots freed;
+            # while another run is in progress this one refuses (exit code 3).
+            concurrency.ensure_pool_limit(instance)
+            for line in concurrency.recover_abandoned_runs(instance):
+                _progress(line)
+            busy = concurrency.busy_runs(instance)
+            if busy:
+                print(f"gopro-lake materialize: {busy[0].message()}", file=sys.stderr, flush=True)
+                return 3
+            return 0 if materialize(through, instance=instance, run_tags=concurrency.session_tags()) else 1
     if args.command == "export":
         from gopro_assets.finance.export import cli_export
 

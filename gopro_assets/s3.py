@@ -50,6 +50,12 @@ def s3_resource_from_env() -> S3Resource:
     return S3Resource(**kwargs)
 
 
+def s3_client_from_env():
+    """A boto3 S3 client from the same resource, outside a Dagster run (the CLI, tests):
+    the resource's ``EnvVar`` references are resolved the way Dagster resolves them."""
+    return s3_resource_from_env().process_config_and_initialize().get_client()
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     rel_path: str  # key relative to the root URI
@@ -108,3 +114,24 @@ def upload_tree(client, local_dir: Path | str, root_uri: str) -> int:
             client.upload_file(str(path), bucket, "/".join(p for p in (base, rel) if p))
             count += 1
     return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gopro_assets.s3 upload LOCAL_DIR s3://bucket/prefix``: put a local
+    landing zone (e.g. from ``gopro-lake demo``) on S3, with the code location's S3Resource."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m gopro_assets.s3")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("upload", help="upload every file under LOCAL_DIR to an s3:// root")
+    up.add_argument("local_dir")
+    up.add_argument("uri")
+    args = parser.parse_args(argv)
+    client = s3_client_from_env()
+    count = upload_tree(client, args.local_dir, args.uri)
+    print(f"uploaded {count} file(s) to {args.uri}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

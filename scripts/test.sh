@@ -3,6 +3,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+# PostgreSQL for tests/test_postgres_instance.py: Debian's package, installed quietly when missing.
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq postgresql >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1; } \
+    || echo "warning: could not install postgresql; tests/test_postgres_instance.py will fail" >&2
+fi
 .venv/bin/python -m pytest "$@"
 status=$?
 # pytest exit code 5 means "no tests were collected": that is a failure, not a pass.

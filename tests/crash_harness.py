@@ -16,18 +16,21 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 
 from deltalake import DeltaTable
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION_COLUMNS = {"input_versions"}  # Delta version numbers: compared by what they name
+TEMP_FILE = re.compile(r"^\..+\.tmp-\d+$")  # FileRoot.write_bytes: ".<name>.tmp-<pid>"
 DEMO = {"subscribers": 8, "clips": 6, "seed": 7}
 # A short horizon keeps a run (and so the test) short, but covers every stage: ingestion,
 # 59 daily partitions of footage and consent, the February and March batches of three
@@ -84,11 +87,21 @@ class Lake:
 
 @dataclass
 class Attempt:
-    returncode: int | None
+    returncode: int | None  # None when killed
     killed_after: float | None
     seconds: float
     log: str
-    stages: list[tuple[float, str]] = field(default_factory=list)  # (offset, progress line)
+    first_run_at: float | None = None  # seconds until the CLI announced its first Dagster run
+
+    @property
+    def where(self) -> str:
+        """What the CLI was doing when it stopped: its last progress line."""
+        lines = [ln.split("] ", 1)[1] for ln in self.log.splitlines() if ln.startswith("[") and "] [" in ln]
+        if not lines:
+            return "start-up, before the first run"
+        last = lines[-1]
+        stage = last.split(" ", 1)[0]  # "[3/4]"
+        return f"{stage} between runs" if " done in " in last else f"{stage} {last.split(' ', 1)[1].split(':', 1)[0]}"
 
 
 def start(lake: Lake, through: str = THROUGH, log_path: Path | None = None) -> tuple[subprocess.Popen, Path]:
@@ -124,18 +137,17 @@ def kill_group(proc: subprocess.Popen, timeout: float = 30.0) -> None:
     raise RuntimeError(f"process group {proc.pid} survived SIGKILL for {timeout}s")
 
 
-def _stage_lines(log: str) -> list[str]:
-    return [line for line in log.splitlines() if "] [" in line and "/" in line.split("] [", 1)[1][:6]]
-
-
 def run(lake: Lake, through: str = THROUGH, kill_after: float | None = None, timeout: float = 900.0) -> Attempt:
     """One ``gopro-lake materialize``; SIGKILLed ``kill_after`` seconds after it started
     (None: let it finish)."""
     started = time.monotonic()
     proc, log_path = start(lake, through)
     deadline = started + (kill_after if kill_after is not None else timeout)
+    first_run_at = None
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
+        if first_run_at is None and b"] [1/" in log_path.read_bytes():
+            first_run_at = time.monotonic() - started
     killed = None
     if proc.poll() is None:
         if kill_after is None:
@@ -146,7 +158,7 @@ def run(lake: Lake, through: str = THROUGH, kill_after: float | None = None, tim
     else:
         kill_group(proc)  # reap any child left behind by a finished run
     log = log_path.read_text(errors="replace")
-    return Attempt(None if killed else proc.returncode, killed, time.monotonic() - started, log)
+    return Attempt(None if killed else proc.returncode, killed, time.monotonic() - started, log, first_run_at)
 
 
 # -- comparing lakes -------------------------------------------------------------------------
@@ -174,24 +186,13 @@ def row_key(row: dict) -> str:
 
 def snapshot(lake: Lake) -> dict:
     """{table: sorted rows as JSON (version columns left out)} + {file: sha of bytes}."""
-    import hashlib
-
     out: dict[str, object] = {}
     for table in delta_tables(lake.lake):
         if not has_commit(lake.lake / table):
             out[table] = "<no commit>"
             continue
         out[table] = sorted(row_key(r) for r in read_rows(lake.lake, table))
-    files = {}
-    tables = set(delta_tables(lake.lake))
-    for base, label in ((lake.lake, "lake"), (lake.exports, "exports")):
-        if not base.exists():
-            continue
-        for p in sorted(base.rglob("*")):
-            rel = p.relative_to(base)
-            if p.is_file() and not (label == "lake" and rel.parts[0] in tables):
-                files[f"{label}/{rel.as_posix()}"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-    out["__files__"] = files
+    out["__files__"] = snapshot_files_only(lake)
     return out
 
 
@@ -219,8 +220,6 @@ def diff(expected: dict, got: dict, limit: int = 6) -> list[str]:
 
 
 def _multiset_minus(a: list[str], b: list[str]) -> list[str]:
-    from collections import Counter
-
     return sorted((Counter(a) - Counter(b)).elements())
 
 
@@ -253,16 +252,21 @@ def check_files_intermediate(clean: dict, lake: Lake) -> list[str]:
     expected = clean["__files__"]
     out = []
     for f, digest in now.items():
+        if TEMP_FILE.match(f.rsplit("/", 1)[-1]):
+            continue  # a write cut before its rename: hidden, and removed by the next write of that file
         if f not in expected:
-            out.append(f"file {f} is not in the finished lake (a leftover temp file?)")
+            out.append(f"file {f} is not in the finished lake")
         elif expected[f] != digest:
             out.append(f"file {f} holds bytes a finished run never writes")
     return out
 
 
 def snapshot_files_only(lake: Lake) -> dict:
+    """{file: sha of its bytes} for every file outside the Delta tables (the lake's own
+    root path, which a model pointer records, is replaced by a placeholder)."""
     import hashlib
 
+    root = str(lake.root).encode()
     files = {}
     tables = set(delta_tables(lake.lake))
     for base, label in ((lake.lake, "lake"), (lake.exports, "exports")):
@@ -271,7 +275,7 @@ def snapshot_files_only(lake: Lake) -> dict:
         for p in sorted(base.rglob("*")):
             rel = p.relative_to(base)
             if p.is_file() and not (label == "lake" and rel.parts[0] in tables):
-                files[f"{label}/{rel.as_posix()}"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+                files[f"{label}/{rel.as_posix()}"] = hashlib.sha256(p.read_bytes().replace(root, b"<root>")).hexdigest()[:16]
     return files
 
 
@@ -327,10 +331,133 @@ def dagster_runs(lake: Lake) -> dict[str, int]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def kill_delays(n: int, clean_seconds: float, rng: random.Random, earliest: float = 1.0) -> list[float]:
-    """``n`` kill delays spread over a clean run's duration: one uniform draw in each of
-    ``n`` equal slices (stratified), shuffled, so every part of the run gets kill points."""
-    span = max(clean_seconds - earliest, 1.0)
+def kill_delays(n: int, clean: Attempt, rng: random.Random) -> list[float]:
+    """``n`` kill delays spread over a clean run, from the moment it starts its first
+    Dagster run (nothing is written before) to its end: one uniform draw in each of ``n``
+    equal slices (stratified), shuffled, so every stage gets kill points."""
+    earliest = clean.first_run_at or 1.0
+    span = max(clean.seconds - earliest, 1.0)
     delays = [earliest + span * (i + rng.random()) / n for i in range(n)]
     rng.shuffle(delays)
     return delays
+
+
+@dataclass
+class ChainResult:
+    kills: int = 0
+    finished_early: int = 0  # attempts that completed before their kill moment
+    where: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    converged: bool = False
+
+
+def crash_chain(lake: Lake, clean_lake: Lake, clean: dict, clean_run: Attempt, kills: int, rng: random.Random,
+                on_kill=None) -> ChainResult:
+    """SIGKILL ``kills`` attempts on one lake (each restarting on what the last one left),
+    checking the lake after every kill; then one attempt runs to the end and the lake
+    must equal the clean run's."""
+    result = ChainResult()
+    delays: list[float] = []
+    while result.kills < kills:
+        if not delays:
+            delays = kill_delays(kills, clean_run, rng)
+        delay = delays.pop()
+        attempt = run(lake, kill_after=delay)
+        problems = check_intermediate(clean, lake)
+        if attempt.killed_after is None:  # a restart can be faster than the clean run
+            result.finished_early += 1
+            if attempt.returncode != 0:
+                problems.append(f"an attempt exited {attempt.returncode}:\n{attempt.log[-3000:]}")
+        else:
+            result.kills += 1
+            result.where[attempt.where] += 1
+        result.problems += [f"{lake.root.name}, kill at {delay:.1f}s ({attempt.where}): {p}" for p in problems]
+        if on_kill:
+            on_kill(lake, delay, attempt, problems)
+    final = run(lake)
+    problems = [] if final.returncode == 0 else [f"the converging run exited {final.returncode}:\n{final.log[-3000:]}"]
+    problems += diff(clean, snapshot(lake))
+    if not problems:
+        problems += check_recorded_versions(clean_lake, lake)
+        unfinished = {s: n for s, n in dagster_runs(lake).items() if s not in ("SUCCESS", "FAILURE", "CANCELED")}
+        if unfinished:
+            problems.append(f"Dagster runs left unfinished after the converging run: {unfinished}")
+    result.converged = not problems
+    result.problems += [f"{lake.root.name}, converging run: {p}" for p in problems]
+    return result
+
+
+# -- a schedule tick, as the daemon would launch it ----------------------------------------
+
+SCHEDULED_RUN = """
+import sys
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from gopro_assets import automation
+from gopro_assets.definitions import defs
+
+day = datetime.fromisoformat(sys.argv[1]).replace(tzinfo=timezone.utc)
+at = day + timedelta(days=1, hours=10)  # 02:00 in Los Angeles the next day
+with dg.build_schedule_context(scheduled_execution_time=at, repository_def=defs.get_repository_def()) as context:
+    data = automation.nightly_schedule.evaluate_tick(context)
+request = data.run_requests[0]
+tags = {**automation.nightly_schedule.tags, **request.tags, "dagster/schedule_name": "nightly_schedule"}
+with dg.DagsterInstance.get() as instance:
+    result = defs.resolve_job_def("nightly_job").execute_in_process(
+        instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=False)
+print("scheduled run", result.run_id, "success" if result.success else "FAILED", flush=True)
+sys.exit(0 if result.success else 1)
+"""
+
+
+def start_scheduled(lake: Lake, day: str = THROUGH) -> tuple[subprocess.Popen, Path]:
+    """The nightly schedule's tick for ``day``, run like the daemon runs it: the schedule
+    decides the run request, the run executes nightly_job in process on the instance."""
+    lake.root.mkdir(parents=True, exist_ok=True)
+    log_path = lake.root / f"scheduled-{time.time_ns()}.log"
+    out = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "-c", SCHEDULED_RUN, day], env=lake.env(), cwd=lake.root,
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    out.close()
+    return proc, log_path
+
+
+def instance(lake: Lake):
+    """The lake's Dagster instance, opened from its folder (the caller's DAGSTER_HOME is untouched)."""
+    import dagster as dg
+
+    return dg.DagsterInstance.from_config(str(lake.home))
+
+
+def wait_for_run(lake: Lake, predicate, timeout: float = 300.0):
+    """Poll the instance until a run satisfies ``predicate``; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (lake.home / "dagster.yaml").exists() and (lake.home / "history").exists():
+            with instance(lake) as inst:
+                for run in inst.get_runs(limit=20):
+                    if predicate(run):
+                        return run
+        time.sleep(0.2)
+    raise TimeoutError("no such run appeared")
+
+
+def pool_step_intervals(lake: Lake, pool_steps: set[str]) -> list[tuple[float, float, str, str]]:
+    """(start, end, run id, step) of every step of ``pool_steps`` in every run."""
+    import dagster as dg
+
+    out = []
+    with instance(lake) as inst:
+        for run in inst.get_runs():
+            starts = {}
+            for record in inst.all_logs(run.run_id):
+                ev = record.dagster_event
+                if ev is None or ev.step_key not in pool_steps:
+                    continue
+                if ev.event_type == dg.DagsterEventType.STEP_START:
+                    starts[ev.step_key] = record.timestamp
+                elif ev.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+                    out.append((starts.pop(ev.step_key), record.timestamp, run.run_id, ev.step_key))
+    return sorted(out)

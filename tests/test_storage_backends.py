@@ -71,8 +71,8 @@ def test_landing_to_statements_on_each_backend(storage_root, tmp_path):
 def test_delta_store_writes_on_each_backend(storage_root):
     store = DeltaStore(storage_root.uri("lake"))
     rows = [{"k": "a", "day": "d1", "v": 1}, {"k": "b", "day": "d1", "v": 2}, {"k": "c", "day": "d2", "v": 3}]
-    assert store.replace_where("t", pa.Table.from_pylist(rows, schema=SCHEMA), "day = 'd1'", partition_by=["day"])
-    assert store.version("t") == 0
+    assert store.replace_where("t", pa.Table.from_pylist(rows, schema=SCHEMA), "day IN ('d1', 'd2')", partition_by=["day"])
+    assert store.version("t") == 0 and store.table("t").metadata().partition_columns == ["day"]
 
     # replace_where: only the matching rows are replaced, in one commit.
     d1 = pa.Table.from_pylist([{"k": "a", "day": "d1", "v": 10}], schema=SCHEMA)
@@ -108,7 +108,10 @@ def test_probe_reads_mp4s_from_s3_in_spawned_workers(s3_env, tmp_path):
     from s3_support import new_prefix
 
     src = tmp_path / "src"
-    encode_mp4(src / "footage/a/big.mp4", width=1280, height=720, fps=30, seconds=20, shade=3)
+    encode_mp4(src / "footage/a/big.mp4", width=1280, height=720, fps=2, seconds=20, shade=3)
+    with open(src / "footage/a/big.mp4", "ab") as f:  # + a 16 MiB `free` box: a big object, still valid MP4
+        pad = 16 * 1024 * 1024
+        f.write(pad.to_bytes(4, "big") + b"free" + bytes(pad - 8))
     encode_mp4(src / "footage/a/small.mp4", width=64, height=36, fps=1, seconds=3, shade=9)
     (src / "footage/a/empty.mp4").write_bytes(b"")
     root = f"s3://{s3_env.bucket}/{new_prefix()}"
@@ -118,7 +121,7 @@ def test_probe_reads_mp4s_from_s3_in_spawned_workers(s3_env, tmp_path):
     assert big.ok and (big.width, big.height, round(big.duration_s)) == (1280, 720, 20), big
     assert small.ok and (small.width, small.height) == (64, 36), small
     assert big.size_bytes == (src / "footage/a/big.mp4").stat().st_size
-    assert big.bytes_read < big.size_bytes or big.size_bytes < 2_000_000
+    assert big.size_bytes > 16_000_000 and big.bytes_read < 2_000_000  # headers and samples only
     assert not empty.ok and "empty" in empty.reason
     assert not missing.ok and "missing" in missing.reason
     # The same bytes locally give the same fingerprint (R4 does not depend on the backend).
@@ -134,7 +137,10 @@ def test_landing_sensor_sees_s3_keys(s3_env, tmp_path):
 
     build_landing(tmp_path / "landing")
     root = f"s3://{s3_env.bucket}/{new_prefix()}/landing"
-    s3_env.upload_tree(tmp_path / "landing", root)
+    # The upload command (python -m gopro_assets.s3 upload) with the code location's S3Resource.
+    from gopro_assets.s3 import main as s3_cli
+
+    assert s3_cli(["upload", str(tmp_path / "landing"), root]) == 0
     lakehouse = LakehouseResource(landing=root, lake=f"{root}-lake", exports=f"{root}-exports")
 
     with dg.instance_for_test() as instance:
@@ -155,3 +161,34 @@ def test_landing_sensor_sees_s3_keys(s3_env, tmp_path):
         third = tick(first.cursor)
         assert len(third.run_requests) == 1 and third.cursor != first.cursor
         assert third.run_requests[0].tags["gopro/landing_files"] == "7"
+
+
+def test_lake_maintenance_job_compacts_every_table_on_each_backend(storage_root):
+    """lake_maintenance_job finds the lake's Delta tables (on S3 through the S3Resource's
+    listing) and compacts them; the rows are unchanged."""
+    from gopro_assets.maintenance import lake_maintenance_job
+    from gopro_assets.s3 import s3_resource_from_env
+
+    store = DeltaStore(storage_root.uri("lake"))
+    for table in ("alpha", "beta"):
+        for day in ("d1", "d2", "d3"):
+            store.append(table, pa.Table.from_pylist([{"k": f"{table}-{day}", "day": day, "v": 1}], schema=SCHEMA))
+    before = {t: sorted(r["k"] for r in store.read(t).to_pylist()) for t in ("alpha", "beta")}
+    lakehouse = LakehouseResource(landing=storage_root.uri("landing"), lake=storage_root.uri("lake"),
+                                  exports=storage_root.uri("exports"))
+    job = dg.Definitions(jobs=[lake_maintenance_job],
+                         resources={"lakehouse": lakehouse, "s3": s3_resource_from_env()}).resolve_job_def(lake_maintenance_job.name)
+    # delivered_batches pins alpha at version 0 (as the R12 audit check reads it back).
+    store.overwrite("delivered_batches", pa.Table.from_pylist([{"input_versions": json.dumps({"alpha": 0})}]))
+    result = job.execute_in_process(run_config={"ops": {"optimize_and_vacuum_lake": {"config": {"retention_hours": 0}}}})
+    assert result.success
+    summary = result.output_for_node("optimize_and_vacuum_lake")
+    assert set(summary) == {"alpha", "beta", "delivered_batches"}
+    assert all(summary[t]["files_removed"] == 3 and summary[t]["files_added"] == 1 for t in ("alpha", "beta")), summary
+    assert {t: sorted(r["k"] for r in store.read(t).to_pylist()) for t in ("alpha", "beta")} == before
+    assert len(store.table("alpha").file_uris()) == 1
+    # beta was vacuumed (its first version's file is gone); pinned alpha was not.
+    assert (summary["alpha"]["vacuumed"], summary["beta"]["vacuumed"]) == (False, True)
+    assert store.read("alpha", version=0).num_rows == 1
+    with pytest.raises(Exception):
+        store.read("beta", version=0)

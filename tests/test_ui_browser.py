@@ -16,7 +16,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from contextlib import ExitStack
 from datetime import date
 from itertools import count
 from pathlib import Path
@@ -35,6 +37,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars", "--window-size=1600,1000", "--remote-debugging-port=0"]
+GROUPS = ["ingestion", "footage", "consent", "licensing", "finance", "valuation"]
 MAIN_ASSETS = ["footage_inventory", "deal_deliveries", "batch_revenue", "revenue_share_statements", "payout_reconciliation"]
 SERVER_TIMEOUT_S = 150  # cold start is about 20 s alone; the shared CI cores can be much slower
 PAGE_TIMEOUT_S = 60
@@ -95,7 +98,8 @@ class Browser:
         port = port_file.read_text().split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
             page = next(t for t in json.loads(response.read()) if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self._stack = ExitStack()
+        self.ws = self._stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10))
         self.ids = count(1)
 
     def call(self, method: str, **params) -> dict:
@@ -134,8 +138,8 @@ class Browser:
 
     def close(self) -> None:
         try:
-            if getattr(self, "ws", None) is not None:
-                self.ws.close()
+            if getattr(self, "_stack", None) is not None:
+                self._stack.close()
         finally:
             self.process.kill()
             self.process.wait(10)
@@ -147,6 +151,14 @@ def graph_text_has(names: list[str]) -> str:
     return ("(() => { const t = Array.from(document.querySelectorAll('svg foreignObject'))"
             ".map(n => n.textContent).join(' '); "
             f"return {json.dumps(names)}.every(n => t.includes(n)); }})()")
+
+
+def lineage_query() -> str:
+    """The global graph draws each group as one box when there are several; `expanded`
+    opens them (the UI's own query parameter, group ids as in ui-core asset-graph/Utils.tsx:
+    `global@global:<group>`, or `<repo>@<location>:<group>` behind a feature flag)."""
+    ids = [f"global@global:{g}" for g in GROUPS] + [f"__repository__@gopro_assets:{g}" for g in GROUPS]
+    return urllib.parse.urlencode({"expanded": ",".join(ids)})
 
 
 def page_text_has(names: list[str]) -> str:
@@ -190,7 +202,7 @@ def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
         browser.call("Page.enable")
 
         # the global lineage: the money path, drawn as graph nodes
-        browser.open(f"{base}/asset-groups")
+        browser.open(f"{base}/asset-groups?{lineage_query()}")
         browser.wait_for(graph_text_has(MAIN_ASSETS), "the global asset lineage graph")
         time.sleep(1.0)  # let the graph finish its zoom-to-fit before the picture
         shot = browser.screenshot(tmp_path / "lineage.png")

@@ -9,6 +9,7 @@ has a single writer.
 
 import dagster as dg
 
+from gopro_assets.concurrency import LAKE_WRITER_POOL
 from gopro_assets.lib import landing
 from gopro_assets.lib.ingest import INGEST_ORDER, QUARANTINE, ingest_deals, ingest_kind, known_subscriber_validator
 from gopro_assets.metadata import column_schema, table_metadata
@@ -135,6 +136,9 @@ def _spec(name: str) -> dg.AssetSpec:
     name="ingest_landing",
     specs=[_spec(n) for n in [*INGEST_ORDER, "license_deals", "license_batches", "quarantine_rows"]],
     description="Ingest new landing files (tracked by path + SHA-256; re-ingesting changes nothing).",
+    # one ingestion at a time across runs: quarantine_rows is replaced per file by a
+    # delete and an append, which two writers could interleave (gopro_assets/concurrency.py)
+    pool=LAKE_WRITER_POOL,
 )
 def ingest_landing(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     store, root = lakehouse.store(), lakehouse.landing_root()

@@ -8,7 +8,11 @@ payouts) and that holds a small, clearly labelled minority of deliberately bad i
 Deterministic: the same arguments give byte-identical files (one ``random.Random``, fixed
 dates, no wall clock, fixed encoder thread counts). Cheap: frames are flat gradients with
 a moving bar; each clip encodes one short closed GOP and repeats its packets up to the
-clip's duration, so a 40 s 1080p120 clip costs one 24-frame encode. See docs/DEMO_DATA.md.
+clip's duration, so a 10-minute take costs one GOP of encoding. Consistent money: the
+buyer payments and payouts are derived from a run of the money path itself
+(``pipeline.run_all``) over the files just written, plus a few labelled mismatches; and
+deal prices follow a documented structure (tier x activity x unpublished premiums x
+jitter) for the valuation model to learn. See docs/DEMO_DATA.md.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ FLAT_FEE_CENTS_PER_MINUTE = 165  # flat fees are sized at about this rate for a 
 # Resolutions (width, height, weight); the tier follows from the short side (R3).
 RESOLUTIONS = [
     ((1920, 1080), 33), ((1080, 1920), 8), ((2704, 1520), 12), ((2704, 2028), 4), ((1280, 720), 15),
-    ((854, 480), 8), ((640, 360), 7), ((3840, 2160), 3),
+    ((854, 480), 8), ((640, 360), 7), ((3840, 2160), 7),
 ]
 ENCODER = {"h264": "libx264", "hevc": "libx265", "mpeg4": "mpeg4"}
 LONG_CLIP_S = 240  # longer takes get 2-second GOPs and at most 1080p30 (disk)
@@ -875,14 +879,14 @@ def _audio_packets(stream: Any, seconds: float) -> Iterator[tuple[float, int, av
 def _gop(codec: str, fps: int, seconds: float) -> int:
     """Frames per encoded GOP. One GOP is encoded and its packets repeated, so the CPU
     cost is about one GOP's frames and the bytes per second about one keyframe (CABAC, of
-    a flat frame: 1-3 KB) per GOP plus nearly empty P-frames. A quarter of a second for
-    most clips, half a second for long takes (disk), one second for mpeg4 (no CABAC, but
-    cheap to encode) and 4 frames for HEVC (slow to encode; tiny keyframes)."""
+    a flat frame: 1-3 KB) per GOP plus nearly empty P-frames. 8 frames for most clips,
+    half a second for long takes (disk), up to one second for mpeg4 (no CABAC, but cheap
+    to encode) and 4 frames for HEVC (slow to encode; tiny keyframes)."""
     if codec == "hevc":
         return 4
     if codec == "mpeg4":
-        return fps
-    return max(8, fps // 2 if seconds > LONG_CLIP_S else fps // 4)
+        return min(fps, 30)
+    return max(8, fps // 2) if seconds > LONG_CLIP_S else 8
 
 
 def _encode(path: Path, spec: ClipSpec) -> None:

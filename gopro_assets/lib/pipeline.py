@@ -15,7 +15,7 @@ from gopro_assets.lib import deliveries, landing
 from gopro_assets.lib.delta_store import DeltaStore
 from gopro_assets.lib.ingest import INGEST_ORDER, ingest_deals, ingest_kind, known_subscriber_validator
 from gopro_assets.lib.inventory import refresh_inventory
-from gopro_assets.lib.sql_runner import connect_for_model, discover, run_model
+from gopro_assets.lib.sql_runner import SQL_ROOT, connect_for_model, discover, run_model
 from gopro_assets.lib.storage import FileRoot
 
 def _months(first: date, through: date) -> list[date]:
@@ -29,8 +29,24 @@ def _months(first: date, through: date) -> list[date]:
         m = nxt
 
 
+_MODELS: dict[tuple, dict] = {}
+
+
+def _model(name: str):
+    """The SQL model ``name``, parsed once per process (discover() parses every model's SQL
+    with sqlglot and its YAML: most of a second a call, once per model run otherwise). Keyed on
+    the model files' modification times, so an edited model is parsed again."""
+    files = sorted(SQL_ROOT.glob("*/*.*"))
+    key = tuple((str(p), p.stat().st_mtime_ns) for p in files)
+    models = _MODELS.get(key)
+    if models is None:
+        _MODELS.clear()
+        models = _MODELS[key] = {m.name: m for m in discover()}
+    return models[name]
+
+
 def run_sql(store: DeltaStore, name: str, variables: dict) -> int:
-    model = next(m for m in discover() if m.name == name)
+    model = _model(name)
     column = (model.partition or {}).get("column")
     con = connect_for_model(store, model, variables)
     result = run_model(con, model)
@@ -45,9 +61,12 @@ def run_sql(store: DeltaStore, name: str, variables: dict) -> int:
 
 
 def run_all(store: DeltaStore, landing_uri: str, first_day: date, through: date, share_rate: Fraction = Fraction(1, 2),
-            min_payout_cents: int = 1000, review_days: int = 7, probe_many=None, snapshots: bool = True) -> dict:
+            min_payout_cents: int = 1000, review_days: int = 7, probe_many=None, snapshots: bool = True,
+            valuation: bool = True) -> dict:
     """Ingest, probe, deliver and compute revenue, allocations, statements and
-    reconciliation through ``through`` (contract §6 semantics)."""
+    reconciliation through ``through`` (contract §6 semantics), then the valuation stage
+    (features, clip_value_model, clip_valuations, library_valuation) unless ``valuation``
+    is False (e.g. when only the money figures are wanted)."""
     from gopro_assets.settings import end_of_day
 
     root = FileRoot(landing_uri)
@@ -76,7 +95,8 @@ def run_all(store: DeltaStore, landing_uri: str, first_day: date, through: date,
     for month in months:
         run_sql(store, "revenue_share_statements", base | {"month": month.strftime("%Y-%m"), "month_start": month})
         run_sql(store, "payout_reconciliation", base | {"month": month.strftime("%Y-%m"), "month_start": month})
-    from gopro_assets.lib import valuation  # features, model, clip_valuations, library_valuation
+    if valuation:
+        from gopro_assets.lib.valuation import run_stage  # features, model, clip_valuations, library_valuation
 
-    valuation.run_stage(store, base, run_sql)
+        run_stage(store, base, run_sql)
     return {"months": [m.strftime("%Y-%m") for m in months]}

@@ -14,8 +14,9 @@ import re
 
 EMAIL_PLACEHOLDER = "<email redacted>"
 
-# Detection (tests, audits): an address as people write it, local@domain.tld, any script.
-EMAIL_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+# Detection (tests, audits): an address as people write it, local@domain.tld, any script;
+# the top-level domain is letters (so `maki@8.2.0`, a package version, is not an address).
+EMAIL_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
 
 # Redaction is deliberately wider than detection: every run of characters that contains
 # an at sign, also when written as a JSON escape (\u0040), URL-encoded (%40) or full-width

@@ -129,13 +129,46 @@ class FileRoot:
             with self.fs.open_output_stream(full) as f:
                 f.write(data)
         else:
-            tmp = f"{full}.tmp-{os.getpid()}"
+            _remove_stale_temps(full)
+            tmp = _temp_name(full, os.getpid())
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.chmod(tmp, 0o600 if private else 0o644)
             os.replace(tmp, full)
         return self.uri(rel_path)
+
+
+def _temp_name(full: str, pid: int) -> str:
+    # hidden, next to the target (same filesystem: the rename is atomic)
+    directory, name = os.path.split(full)
+    return os.path.join(directory, f".{name}.tmp-{pid}")
+
+
+def _remove_stale_temps(full: str) -> None:
+    """Remove temp files of ``full`` left by writers that died before their rename (a
+    SIGKILLed run): nobody else would ever clean them up. A live writer's are kept."""
+    directory, name = os.path.split(full)
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        for prefix in (f".{name}.tmp-", f"{name}.tmp-"):  # the second: older versions
+            if entry.startswith(prefix) and entry[len(prefix):].isdigit():
+                pid = int(entry[len(prefix):])
+                try:
+                    if pid != os.getpid():
+                        os.kill(pid, 0)
+                        continue  # its writer is alive (or the pid was reused): leave it
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue
+                try:
+                    os.remove(os.path.join(directory, entry))
+                except FileNotFoundError:
+                    pass
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -14,7 +14,7 @@ explains the choices; in short:
   Huber loss and a fixed seed) on log(price / tier mean); against a baseline that
   predicts the training months' mean price of the clip's tier. The backtest's winner is
   refitted on every month and served.
-* **Artefact**: the pickled pipeline, content-addressed (version = latest revenue month +
+* **Artefact**: the pickled estimator, content-addressed (version = latest revenue month +
   sha256 prefix), written through :class:`~gopro_assets.lib.storage.FileRoot` so an
   ``s3://`` lake works; same data -> same bytes -> same version.
 
@@ -298,7 +298,7 @@ def backtest(rows: pa.Table, seed: int = SEED, share: float = TEST_SHARE) -> Bac
 class TrainedValuation:
     """What the clip_value_model asset produces: the served estimator and its evidence."""
 
-    estimator: object | None  # fitted Pipeline or TierMeanBaseline; None without any data
+    estimator: object | None  # fitted TierRelativeModel or TierMeanBaseline; None without any data
     kind: str  # gradient_boosting | tier_mean_baseline | none
     reason: str
     training_rows: int
@@ -308,6 +308,7 @@ class TrainedValuation:
     sha256: str = ""
     version: str = ""
     metrics: dict = field(default_factory=dict)
+    seed: int = SEED
 
 
 def train(rows: pa.Table, seed: int = SEED, share: float = TEST_SHARE) -> TrainedValuation:
@@ -338,7 +339,7 @@ def train(rows: pa.Table, seed: int = SEED, share: float = TEST_SHARE) -> Traine
     blob = pickle.dumps(estimator, protocol=PICKLE_PROTOCOL)
     sha = sha256_bytes(blob)
     trained = TrainedValuation(estimator, kind, reason, rows.num_rows, months, bt, blob, sha,
-                               version=f"{months[-1]}-{sha[:12]}")
+                               version=f"{months[-1]}-{sha[:12]}", seed=seed)
     trained.metrics = metrics_dict(trained)
     return trained
 
@@ -351,7 +352,7 @@ def metrics_dict(t: TrainedValuation) -> dict:
         "reason": t.reason,
         "training_rows": t.training_rows,
         "months": t.months,
-        "seed": SEED,
+        "seed": t.seed,
         "features": FEATURES,
         "backtest": None if bt is None else {
             "train_months": bt.train_months, "test_months": bt.test_months,

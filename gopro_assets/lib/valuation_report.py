@@ -23,12 +23,16 @@ def _cells(con) -> list[dict]:
     rel = con.execute("""
         SELECT tier, activity, consent_state, CAST(clips AS BIGINT) AS clips,
                CAST(billable_seconds AS BIGINT) AS billable_seconds,
-               CAST(round(predicted_value_cents) AS BIGINT) AS value_cents,
-               CAST(round(opt_in_upside_cents) AS BIGINT) AS upside_cents,
+               predicted_value_cents AS value, opt_in_upside_cents AS upside,
                CAST(snapshot_date AS VARCHAR) AS snapshot_date, model_version
         FROM library_valuation ORDER BY tier, activity, consent_state""")
     names = [d[0] for d in rel.description]
     return [dict(zip(names, r)) for r in rel.fetchall()]
+
+
+def _cents(values) -> int:
+    """Whole cents of a sum of estimates, rounded once (the page shows int cents)."""
+    return int(round(sum(values)))
 
 
 def _hours(seconds: int) -> str:
@@ -61,10 +65,10 @@ def valuation_report_section(con, month: str | None = None):
 
     by_state = _fig(barmode="stack", xaxis={"type": "category", "title": {"text": f"consent state on {snapshot}"}})
     for tier in tiers:
-        vals = [sum(c["value_cents"] for c in cells if c["tier"] == tier and c["consent_state"] == k) for k, _ in states]
+        vals = [_cents(c["value"] for c in cells if c["tier"] == tier and c["consent_state"] == k) for k, _ in states]
         by_state.add_trace(go.Bar(name=tier, x=[label for _, label in states], y=vals, customdata=[usd(v) for v in vals],
                                   hovertemplate=f"{tier} %{{x}}: %{{customdata}}<extra></extra>"))
-    totals = [sum(c["value_cents"] for c in cells if c["consent_state"] == k) for k, _ in states]
+    totals = [_cents(c["value"] for c in cells if c["consent_state"] == k) for k, _ in states]
     ticks, text = dollar_ticks(max(totals))
     by_state.update_layout(yaxis={"tickmode": "array", "tickvals": ticks, "ticktext": text,
                                   "title": {"text": "estimated value, one sale of each clip"}})
@@ -73,11 +77,11 @@ def valuation_report_section(con, month: str | None = None):
     activities = sorted({c["activity"] for c in upside_cells})
     upside = _fig(barmode="stack", xaxis={"type": "category", "title": {"text": "activity"}})
     for tier in tiers:
-        vals = [sum(c["upside_cents"] for c in upside_cells if c["tier"] == tier and c["activity"] == a) for a in activities]
+        vals = [_cents(c["upside"] for c in upside_cells if c["tier"] == tier and c["activity"] == a) for a in activities]
         if any(vals):
             upside.add_trace(go.Bar(name=tier, x=activities, y=vals, customdata=[usd(v) for v in vals],
                                     hovertemplate=f"{tier} %{{x}}: %{{customdata}}<extra></extra>"))
-    up_totals = [sum(c["upside_cents"] for c in upside_cells if c["activity"] == a) for a in activities]
+    up_totals = [_cents(c["upside"] for c in upside_cells if c["activity"] == a) for a in activities]
     ticks, text = dollar_ticks(max(up_totals, default=0))
     upside.update_layout(yaxis={"tickmode": "array", "tickvals": ticks, "ticktext": text,
                                 "title": {"text": "opt-in upside (estimate)"}})
@@ -88,11 +92,11 @@ def valuation_report_section(con, month: str | None = None):
         seconds = sum(c["billable_seconds"] or 0 for c in cells if c["consent_state"] == k)
         rows.append([label, f"{clips:,}", _hours(seconds), usd(total)])
     rows.append(["whole library", f"{sum(c['clips'] for c in cells):,}",
-                 _hours(sum(c["billable_seconds"] or 0 for c in cells)), usd(sum(totals))])
+                 _hours(sum(c["billable_seconds"] or 0 for c in cells)), usd(_cents(c["value"] for c in cells))])
     note = (f'<p class="muted">Model estimates (clip_value_model {", ".join(versions) or "none"}), consent as of '
             f"{snapshot}: what one sale of each clip would realise at the predicted price per minute. Not money "
             f"owed, not revenue. The opt-in upside is the estimated value of footage whose owners are US, invited, "
-            f"subscribed and not cancelled but have not opted in: {usd(sum(c['upside_cents'] for c in upside_cells))}. "
+            f"subscribed and not cancelled but have not opted in: {usd(_cents(c['upside'] for c in upside_cells))}. "
             f"See docs/VALUATION.md.</p>")
     table = html_table(["consent state", "clips", "hours (h:mm:ss)", "estimated value"], rows, numeric={1, 2, 3})
     charts = [by_state] + ([upside] if upside_cells else [])

@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from gopro_assets.concurrency import LAKE_WRITER_POOL
 from gopro_assets.lib import deliveries as lib
 from gopro_assets.metadata import column_schema, table_metadata
 from gopro_assets.partitions import as_of
@@ -57,6 +58,7 @@ BATCH_LOG_DOCS = {
             metadata={"dagster/column_schema": column_schema(lib.DELIVERED_BATCH_SCHEMA, BATCH_LOG_DOCS)},
         ),
     ],
+    pool=LAKE_WRITER_POOL,  # one writer of the frozen batches at a time (gopro_assets/concurrency.py)
 )
 def deal_deliveries(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     store = lakehouse.store()
@@ -68,6 +70,9 @@ def deal_deliveries(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
         if deal is None:
             continue  # its deal file was quarantined
         row = lib.deliver_batch(store, batch, deal, lakehouse.review_window_days)
+        if row is None:
+            context.log.info(f"batch {batch['deal_id']}/{batch['batch_id']}: frozen meanwhile by another run, left as it is (R12)")
+            continue
         context.log.info(f"batch {row['deal_id']}/{row['batch_id']} (cutoff {row['cutoff_at']:%Y-%m-%d}): "
                          f"{row['clips']} of {row['candidates']} licensable clip(s), {row['billable_seconds']} s")
         delivered.append(f"{row['deal_id']}/{row['batch_id']}")

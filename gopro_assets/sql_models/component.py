@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from gopro_assets.concurrency import LAKE_WRITER_POOL
 from gopro_assets.lib.sql_runner import SQL_ROOT, SqlModel, column_lineage, connect_for_model, discover, run_model, run_tests
 from gopro_assets.metadata import table_metadata
 from gopro_assets.partitions import as_of, daily_partitions, monthly_partitions, partition_days, single_run
@@ -63,6 +64,9 @@ def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
         deps=model.deps,
         partitions_def=partitions_def,
         backfill_policy=single_run if partitions_def else None,
+        # Money and whole-table models take turns across runs (gopro_assets/concurrency.py);
+        # daily partitions are disjoint writes and may run in parallel.
+        pool=None if partitions_def is daily_partitions else LAKE_WRITER_POOL,
         check_specs=check_specs,
         metadata={
             "dagster/column_schema": dg.TableSchema(
