@@ -212,3 +212,27 @@ def test_r11_statement_counts_clips_and_seconds_and_sums_several_batches(store):
     assert (rows["s2"]["earned_cents"], rows["s2"]["clips_licensed"], rows["s2"]["billable_seconds"]) == (250, 1, 10)
     # month total: pools 500 + 300 = 800 == allocations 250 + 250 + 300 == earned 550 + 250
     assert sum(r["earned_cents"] for r in rows.values()) == 800
+
+
+def test_batches_before_the_first_partition_land_in_the_first_statement_month(store):
+    """Contract §1: anything dated before GOPRO_START_DATE belongs to the first partition,
+    so a batch whose revenue month (R10) precedes the first statement month is earned in
+    that first month, not dropped."""
+    from datetime import datetime, timezone
+
+    from conftest import month_vars, run_sql_model, write_rows
+    from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
+
+    cut = datetime(2024, 12, 31, 12, 0, tzinfo=timezone.utc)
+    write_rows(store, "deal_deliveries", [dict(
+        deal_id="D0", batch_id="B0", clip_id="c1", subscriber_id="s1", tier="hd", billable_seconds=600,
+        tier_price_cents=200, revenue_month="2024-12", cutoff_at=cut, selection_rank=1)], DELIVERY_SCHEMA)
+    write_rows(store, "delivered_batches", [dict(
+        deal_id="D0", batch_id="B0", buyer_id="acme", pricing_model="per_minute", cutoff_at=cut,
+        revenue_month="2024-12", max_minutes=None, fee_cents=None, clips=1, billable_seconds=600, candidates=1,
+        input_versions="{}")], DELIVERED_BATCH_SCHEMA)
+    run_sql_model(store, "batch_revenue")              # 600 s * 200 c/min / 60 = 2000; pool 1000
+    run_sql_model(store, "revenue_share_allocations")  # s1 gets the whole pool: 1000
+    rows = run_sql_model(store, "revenue_share_statements", first_month="2025-01", **month_vars("2025-01")).to_pylist()
+    assert [(r["statement_month"], r["subscriber_id"], r["earned_cents"], r["payable_cents"]) for r in rows] == [
+        ("2025-01", "s1", 1000, 1000)]

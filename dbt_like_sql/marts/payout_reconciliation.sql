@@ -12,7 +12,8 @@ WITH all_payouts AS (
 ),
 month_payouts AS (
     SELECT * FROM all_payouts
-    WHERE statement_month = getvariable('month')
+    -- payouts for months before the first partition reconcile in the first month (contract §1)
+    WHERE greatest(statement_month, getvariable('first_month')) = getvariable('month')
 ),
 paid AS (
     SELECT

@@ -8,7 +8,8 @@ WITH params AS (
 earned AS (
     SELECT subscriber_id, sum(allocated_cents) AS earned_cents
     FROM revenue_share_allocations
-    WHERE revenue_month = getvariable('month')
+    -- contract §1: batches before the first partition belong to the first statement month
+    WHERE greatest(revenue_month, getvariable('first_month')) = getvariable('month')
     GROUP BY subscriber_id
 ),
 delivered AS (
@@ -17,7 +18,7 @@ delivered AS (
     SELECT d.subscriber_id, count(*) AS clips_licensed, sum(d.billable_seconds) AS billable_seconds
     FROM deal_deliveries AS d
     SEMI JOIN delivered_batches AS b ON b.deal_id = d.deal_id AND b.batch_id = d.batch_id
-    WHERE d.revenue_month = getvariable('month')
+    WHERE greatest(d.revenue_month, getvariable('first_month')) = getvariable('month')
     GROUP BY d.subscriber_id
 ),
 opening AS (

@@ -23,6 +23,7 @@ import yaml
 from sqlglot import exp
 
 from gopro_assets.lib.delta_store import DeltaStore
+from gopro_assets.lib.storage import is_s3
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 MACROS_DIR = SQL_ROOT / "macros"
@@ -145,7 +146,10 @@ def connect(store: DeltaStore, tables: list[str], variables: dict, empty_schemas
     for macro in sorted(MACROS_DIR.glob("*.sql")):
         con.execute(macro.read_text())
     for table in tables:
-        ds = store.dataset(table, (versions or {}).get(table))
+        version = (versions or {}).get(table)
+        if _register_parquet(con, store, table, version):
+            continue
+        ds = store.dataset(table, version)
         if ds is None:
             schema = (empty_schemas or {}).get(table)
             if schema is None:
@@ -153,9 +157,65 @@ def connect(store: DeltaStore, tables: list[str], variables: dict, empty_schemas
             con.register(table, schema.empty_table())
         else:
             con.register(table, ds)
+    # The first statement month (contract §1: anything dated before GOPRO_START_DATE
+    # belongs to the first partition); callers may override it.
+    from gopro_assets.settings import start_date
+
+    variables = {"first_month": start_date().strftime("%Y-%m")} | variables
     for key, value in variables.items():
         con.execute(f"SET VARIABLE {key} = ?", [value])
     return con
+
+
+# DuckDB types of the partition columns the lake uses (read back from the file paths).
+_HIVE_TYPES = {pa.date32(): "DATE", pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT",
+               pa.int32(): "INTEGER", pa.bool_(): "BOOLEAN"}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: str, version: int | None) -> bool:
+    """Expose a local Delta table to DuckDB as a view over its data files (the version's
+    file list from the Delta log, read by DuckDB's own Parquet reader).
+
+    Why: DuckDB scans a registered Arrow dataset through pyarrow and deltalake's Python
+    filesystem, about three times slower than its native multi-threaded Parquet reader
+    (2M inventory rows: 1.3 s against 0.4 s), and a delivery query scans the whole
+    inventory once per batch. The rows are the same: the files of that version, every
+    column of the Delta schema in its order (files written before a column was added
+    read it as NULL), partition values from the Hive-style paths with their Delta
+    types; DuckDB prunes row groups with the files' own min/max statistics.
+    Returns False (the caller falls back to the Arrow dataset) for S3 roots, which
+    DuckDB cannot read here, and for what this does not handle (deletion vectors,
+    column mapping, an unusual partition type); a table that does not exist also
+    returns False.
+    """
+    if is_s3(store.root):
+        return False
+    dt = store.table(table, version)
+    if dt is None:
+        return False
+    protocol = dt.protocol()
+    if protocol.min_reader_version > 1 and (protocol.reader_features or []):
+        return False
+    schema = pa.schema(dt.schema().to_arrow())
+    partitions = dt.metadata().partition_columns
+    if any(schema.field(c).type not in _HIVE_TYPES for c in partitions):
+        return False
+    files = dt.file_uris()
+    if not files:
+        con.register(table, schema.empty_table())
+        return True
+    file_list = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    hive = (", hive_partitioning = true, hive_types_autocast = false, hive_types = {"
+            + ", ".join(f"'{c}': {_HIVE_TYPES[schema.field(c).type]}" for c in partitions) + "}"
+            if partitions else ", hive_partitioning = false")
+    columns = ", ".join(_quote(n) for n in schema.names)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(table)} AS "
+                f"SELECT {columns} FROM read_parquet({file_list}, union_by_name = true{hive})")
+    return True
 
 
 def fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pa.Table:
