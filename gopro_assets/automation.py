@@ -26,6 +26,9 @@ from gopro_assets.resources import LakehouseResource
 TIMEZONE = "America/Los_Angeles"
 OWNERS = ["team:data-platform"]
 PARTITION_TAG = "dagster/partition"  # Dagster's public run tag for a run's partition key
+# On every run of the three jobs, however started (schedule, sensor, UI): the run queue of
+# a production instance limits each value to one run at a time (deploy/dagster.yaml).
+AUTOMATION_TAG = "gopro/automation"
 
 # -- selections ---------------------------------------------------------------------
 # The monthly models and everything downstream of them (the finance exports join here by
@@ -48,6 +51,7 @@ ingestion_job = dg.define_asset_job(
     description="Ingest new or changed landing files into the lake (started by landing_sensor).",
     executor_def=dg.in_process_executor,
     op_retry_policy=RETRY,
+    run_tags={AUTOMATION_TAG: "ingestion"},
 )
 nightly_job = dg.define_asset_job(
     "nightly_job",
@@ -59,6 +63,7 @@ nightly_job = dg.define_asset_job(
     ),
     executor_def=dg.in_process_executor,
     op_retry_policy=RETRY,
+    run_tags={AUTOMATION_TAG: "nightly"},
 )
 monthly_close_job = dg.define_asset_job(
     "monthly_close_job",
@@ -68,6 +73,7 @@ monthly_close_job = dg.define_asset_job(
         f"(partition key = the month; run tag {THROUGH_TAG} = its last day)."
     ),
     executor_def=dg.in_process_executor,
+    run_tags={AUTOMATION_TAG: "monthly_close"},
 )
 
 IN_PROGRESS = [
@@ -95,7 +101,7 @@ def previous_day(scheduled: datetime) -> date:
     execution_timezone=TIMEZONE,
     job=nightly_job,
     description="Every night at 02:00 Los Angeles time: nightly_job for the previous (UTC) day.",
-    tags={"gopro/automation": "nightly"},
+    tags={AUTOMATION_TAG: "nightly"},
 )
 def nightly_schedule(context: dg.ScheduleEvaluationContext):
     day = previous_day(context.scheduled_execution_time)
@@ -132,7 +138,7 @@ def _latest_run(instance: dg.DagsterInstance, job_name: str, tags: dict) -> dg.D
         "On the 1st of each month from 04:00 Los Angeles time: monthly_close_job for the previous month, "
         "as soon as the nightly run through that month's last day has succeeded (checked hourly that day)."
     ),
-    tags={"gopro/automation": "monthly_close"},
+    tags={AUTOMATION_TAG: "monthly_close"},
 )
 def monthly_close_schedule(context: dg.ScheduleEvaluationContext):
     month_end = month_closed_at(context.scheduled_execution_time)

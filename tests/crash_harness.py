@@ -415,7 +415,11 @@ sys.exit(0 if result.success else 1)
 def start_scheduled(lake: Lake, day: str = THROUGH) -> tuple[subprocess.Popen, Path]:
     """The nightly schedule's tick for ``day``, run like the daemon runs it: the schedule
     decides the run request, the run executes nightly_job in process on the instance."""
-    lake.root.mkdir(parents=True, exist_ok=True)
+    from gopro_assets.concurrency import DAGSTER_YAML
+
+    lake.home.mkdir(parents=True, exist_ok=True)  # the deployment's instance, as the CLI writes it
+    if not (lake.home / "dagster.yaml").exists():
+        (lake.home / "dagster.yaml").write_text(DAGSTER_YAML)
     log_path = lake.root / f"scheduled-{time.time_ns()}.log"
     out = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-c", SCHEDULED_RUN, day], env=lake.env(), cwd=lake.root,

@@ -79,7 +79,17 @@ class SeaweedS3:
         return S3Resource(endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=self.access_key,
                           aws_secret_access_key=self.secret_key).get_client()
 
-    def start(self) -> None:
+    def start(self, attempts: int = 2) -> None:
+        """Start on fresh free ports; a port taken between choosing and binding (another
+        test session on the machine) gets one more try on new ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+
+    def _start_once(self) -> None:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         (s3, master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc, admin, admin_grpc) = _free_ports(10)

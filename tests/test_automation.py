@@ -81,6 +81,9 @@ def test_jobs_split_the_graph_by_partitions_and_keep_dependency_order():
     assert nightly.partitions_def == daily_partitions
     assert close.partitions_def == monthly_partitions
     assert ingestion.partitions_def is None
+    # every run of a job carries its tag, however it is started (the run queue limits them)
+    assert [j.run_tags.get("gopro/automation") for j in (ingestion, nightly, close)] == [
+        "ingestion", "nightly", "monthly_close"]
     # every materializable asset is in exactly one of the two scheduled jobs
     materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
     assert n_keys | c_keys == materializable and not n_keys & c_keys
@@ -159,6 +162,9 @@ def test_nightly_run_then_monthly_close_for_february(tmp_path):
         result = local.resolve_job_def("nightly_job").execute_in_process(
             instance=instance, partition_key=nightly.partition_key, tags=nightly.tags, raise_on_error=False)
         assert result.success
+        run = instance.get_run_by_id(result.run_id)
+        assert (run.job_name, run.tags["gopro/automation"], run.tags["dagster/partition"]) == (
+            "nightly_job", "nightly", "2025-02-28")
         done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
         assert {"uploads", "footage_inventory", "consent_snapshots", "deal_deliveries", "batch_revenue"} <= done
         assert not done & {"revenue_share_statements", "payout_reconciliation"}

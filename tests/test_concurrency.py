@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date
 
 import dagster as dg
 import pyarrow as pa

@@ -153,6 +153,7 @@ def test_a_killed_cli_run_is_closed_and_its_pool_slot_freed(tmp_path):
     instance, (killed, mine_earlier) = _instance_with_runs(tmp_path, [("STARTED", dead), ("SUCCESS", cc.session_tags())])
     storage = instance.event_log_storage
     assert storage.get_pool_config().default_pool_limit == 1
+    storage.initialize_concurrency_limit_to_default(cc.LAKE_WRITER_POOL)  # as a run's first claim does
     storage.claim_concurrency_slot(cc.LAKE_WRITER_POOL, killed.run_id, "deal_deliveries")
     assert [s.run_id for s in storage.get_concurrency_info(cc.LAKE_WRITER_POOL).claimed_slots] == [killed.run_id]
 

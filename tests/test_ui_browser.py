@@ -145,12 +145,38 @@ class Browser:
             self.process.wait(10)
 
 
-def graph_text_has(names: list[str]) -> str:
-    """JS: true once every name is drawn as a node of the asset graph (the SVG canvas, not
-    the sidebar's asset list)."""
-    return ("(() => { const t = Array.from(document.querySelectorAll('svg foreignObject'))"
-            ".map(n => n.textContent).join(' '); "
-            f"return {json.dumps(names)}.every(n => t.includes(n)); }})()")
+GRAPH_SIZE = """(() => {
+  const v = document.querySelector('[data-svg-viewport]');
+  const svg = v && v.querySelector('svg');
+  return svg && svg.getAttribute('width')
+    ? [v.clientWidth, v.clientHeight, +svg.getAttribute('width'), +svg.getAttribute('height'), innerWidth, innerHeight]
+    : null;
+})()"""
+
+
+def graph_draws(names: list[str]) -> str:
+    """JS: true once every name is drawn as a node of the graph canvas (not the sidebar's
+    list). Zoomed out, the UI shortens long names in the middle (`revenu…_statements`)."""
+    return """(names => {
+  const labels = Array.from(document.querySelectorAll('[data-svg-viewport] svg foreignObject *'))
+    .filter(e => e.children.length === 0).map(e => e.textContent.trim());
+  const shows = (label, name) => label === name ||
+    (label.includes('…') && name.startsWith(label.split('…')[0]) && name.endsWith(label.split('…')[1]));
+  return names.every(name => labels.some(label => shows(label, name)));
+})(%s)""" % json.dumps(names)
+
+
+def show_whole_graph(browser: "Browser") -> None:
+    """Make the window big enough for the whole graph at a scale where the UI still draws
+    asset nodes (it draws only group outlines below 0.15, and only what is on screen), then
+    double-click the background: the UI's own "fit the graph" gesture."""
+    vw, vh, gw, gh, iw, ih = browser.wait_for(GRAPH_SIZE, "the asset graph layout")
+    scale = max(vw / gw, 0.2)  # the explorer fits the graph's width
+    width = max(iw, int(gw * scale) + (iw - vw) + 1)
+    height = max(ih, int(gh * scale * 1.05) + (ih - vh) + 1)
+    browser.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+    time.sleep(0.5)  # let the viewport observe its new size
+    browser.evaluate("document.querySelector('[data-svg-viewport]').dispatchEvent(new MouseEvent('dblclick', {bubbles: true}))")
 
 
 def lineage_query() -> str:
@@ -203,16 +229,28 @@ def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
 
         # the global lineage: the money path, drawn as graph nodes
         browser.open(f"{base}/asset-groups?{lineage_query()}")
-        browser.wait_for(graph_text_has(MAIN_ASSETS), "the global asset lineage graph")
-        time.sleep(1.0)  # let the graph finish its zoom-to-fit before the picture
+        show_whole_graph(browser)
+        browser.wait_for(graph_draws(MAIN_ASSETS), "the main assets in the global asset lineage graph")
+        time.sleep(1.0)  # the fit is animated
         shot = browser.screenshot(tmp_path / "lineage.png")
         assert shot.stat().st_size > 10_000
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        browser.call("Emulation.clearDeviceMetricsOverride")
+
+        # the money path alone, readable: everything upstream of the payout reconciliation
+        browser.open(f"{base}/assets/payout_reconciliation?view=lineage&lineageScope=upstream&lineageDepth=10")
+        browser.wait_for(graph_draws([*MAIN_ASSETS, "uploads", "int_consent_timeline"]), "the money path's lineage")
+        time.sleep(1.0)
+        browser.screenshot(tmp_path / "money_path.png")
 
         # an asset page: its column schema, with the SQL model's column names
         browser.open(f"{base}/assets/batch_revenue")
         browser.wait_for(page_text_has(["gross_cents", "pool_cents", "platform_cents"]), "batch_revenue's columns")
+        browser.wait_for(page_text_has(["batch_revenue.sql"]), "batch_revenue's link to its SQL file")
         browser.screenshot(tmp_path / "batch_revenue.png")
+        # a Python asset: the columns declared from its Arrow schema, and its source file
+        browser.open(f"{base}/assets/deal_deliveries")
+        browser.wait_for(page_text_has(["selection_rank", "tier_price_cents", "assets.py"]), "deal_deliveries' columns")
         print(f"\nwebserver ready in {ready:.1f}s, whole UI test {time.monotonic() - started:.1f}s; "
               f"screenshots in {tmp_path}")
     finally:

@@ -44,10 +44,10 @@ candidates AS (
         END AS tier_price_cents,
         CASE i.tier WHEN 'aerial' THEN 4 WHEN 'uhd' THEN 3 WHEN 'hd' THEN 2 ELSE 1 END AS tier_rank,
         deal.pricing_model
-    FROM footage_inventory AS i, deal, cutoff
+    FROM footage_inventory AS i, deal
     WHERE NOT i.is_duplicate                                                             -- R4
       AND i.clip_id NOT IN (SELECT clip_id FROM non_original_clips)                      -- R4 (whole inventory)
-      AND i.uploaded_at <= cutoff.t
+      AND i.uploaded_at <= CAST(getvariable('cutoff_at') AS TIMESTAMPTZ)                 -- (a constant: pushed into the scan)
       AND (deal.min_short_side_px IS NULL OR i.short_side_px >= deal.min_short_side_px)
       AND (deal.min_fps IS NULL OR i.fps >= deal.min_fps)
       AND (deal.activities IS NULL OR coalesce(list_contains(deal.activities, i.activity), false))
@@ -58,9 +58,9 @@ candidates AS (
       AND i.clip_id NOT IN (SELECT clip_id FROM deal_deliveries
                             WHERE deal_id = getvariable('deal_id') AND batch_id IS DISTINCT FROM getvariable('batch_id'))
 )
-SELECT clip_id, subscriber_id, tier, tier_rank, billable_seconds, uploaded_at, tier_price_cents
-FROM candidates
-WHERE (pricing_model <> 'per_minute' OR tier_price_cents IS NOT NULL)                     -- R5 priced tier
-  AND subscriber_id IN (SELECT subscriber_id FROM eligible_owners)                        -- R1, R1b
-  AND clip_id NOT IN (SELECT clip_id FROM excluded_clips)                                 -- R1b clip exclusion
-ORDER BY tier_rank DESC, uploaded_at ASC, clip_id ASC                                     -- R6
+SELECT c.clip_id, c.subscriber_id, c.tier, c.tier_rank, c.billable_seconds, c.uploaded_at, c.tier_price_cents
+FROM candidates AS c
+JOIN eligible_owners AS o ON o.subscriber_id = c.subscriber_id                           -- R1, R1b
+WHERE (c.pricing_model <> 'per_minute' OR c.tier_price_cents IS NOT NULL)                 -- R5 priced tier
+  AND c.clip_id NOT IN (SELECT clip_id FROM excluded_clips)                               -- R1b clip exclusion
+ORDER BY c.tier_rank DESC, c.uploaded_at ASC, c.clip_id ASC                               -- R6

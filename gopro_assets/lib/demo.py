@@ -643,7 +643,7 @@ def _settle(landing: Path) -> tuple[list[dict], list[dict]]:
     with tempfile.TemporaryDirectory(prefix="gopro-demo-lake-") as tmp:
         store = DeltaStore(str(Path(tmp) / "lake"))
         run_all(store, str(landing.resolve()), first_day=SETTLE_FROM, through=SETTLE_THROUGH,
-                share_rate=Fraction(1, 2), min_payout_cents=1000, review_days=7, snapshots=False)
+                share_rate=Fraction(1, 2), min_payout_cents=1000, review_days=7, snapshots=False, valuation=False)
         revenue = store.read("batch_revenue").to_pylist()
         statements = store.read("revenue_share_statements").to_pylist()
     revenue.sort(key=lambda r: (r["deal_id"], r["batch_id"]))
@@ -675,7 +675,7 @@ def _payments(rng: random.Random, deals: list[dict], revenue: list[dict]) -> tup
     flat = {(d["deal_id"], b["batch_id"]) for d in deals if d["pricing"]["model"] == "flat_fee" for b in d["batches"]}
     used: set = set()
     unpaid = _choose(("D-2025-001", "B-2025-05"), [r for r in billed if r not in flat], used)
-    partial = _choose(("D-2025-003", "B-2025-04"), billed, used)
+    partial = _choose(("D-2025-003", "B-2025-04"), [r for r in billed if gross[r] >= 2], used)
     overpaid = _choose(("D-2025-003", "B-2025-05"), billed, used)
     instalments = _choose(("D-2025-003", "B-2025-03"), billed, used)
     duplicated = _choose(("D-2025-002", "B-2025-03"), [r for r in billed if r not in flat], used)

@@ -213,8 +213,9 @@ def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: 
             + ", ".join(f"'{c}': {_HIVE_TYPES[schema.field(c).type]}" for c in partitions) + "}"
             if partitions else ", hive_partitioning = false")
     columns = ", ".join(_quote(n) for n in schema.names)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(table)} AS "
-                f"SELECT {columns} FROM read_parquet({file_list}, union_by_name = true{hive})")
+    # registered like an Arrow table, so a caller may register something else under the
+    # same name later (run_tests registers the model's result over its own table)
+    con.register(table, con.sql(f"SELECT {columns} FROM read_parquet({file_list}, union_by_name = true{hive})"))
     return True
 
 

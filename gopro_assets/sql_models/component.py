@@ -48,6 +48,12 @@ def lineage_metadata(store, model: SqlModel) -> dg.TableColumnLineage:
     })
 
 
+def declared_type(model: SqlModel, column: str) -> str:
+    """The column's type as the model's .yml declares it; blank (not a wrong "string") when
+    it does not. The first materialization shows the real Delta types."""
+    return model.column_types.get(column) or ("BIGINT" if column in model.int64_columns else "")
+
+
 def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
     partitions_def = PARTITIONS.get((model.partition or {}).get("kind"))
     check_specs = [
@@ -70,7 +76,8 @@ def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
         check_specs=check_specs,
         metadata={
             "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name, description=doc or None) for name, doc in model.columns.items()]
+                columns=[dg.TableColumn(name, type=declared_type(model, name), description=doc or None)
+                         for name, doc in model.columns.items()]
             ),
             "sql_file": dg.MetadataValue.path(str(model.path.relative_to(REPO_ROOT))),
             "dagster/code_references": dg.CodeReferencesMetadataValue(
