@@ -52,17 +52,31 @@ def plan_stages(defs):
     """
     graph = defs.resolve_asset_graph()
     keys = [k for k in graph.toposorted_asset_keys if graph.get(k).is_materializable]
-    stage, pdef_of = {}, {}
+    known = set(keys)
+
+    def together(key):
+        """Keys that execute in one step with ``key`` (a multi-asset that is not subsettable)."""
+        return [k for k in graph.get(key).execution_set_asset_keys if k in known] or [key]
+
+    # An unpartitioned asset computed in the same step as a partitioned one (footage_quarantine
+    # with footage_inventory) runs in that asset's partition-range run, where it is recorded once.
+    pdef_of = {}
     for key in keys:
-        node = graph.get(key)
-        pdef = node.partitions_def
+        pdef = graph.get(key).partitions_def
+        if pdef is None:
+            pdef = next((graph.get(k).partitions_def for k in together(key) if graph.get(k).partitions_def is not None), None)
         pdef_of[key] = pdef
-        s = 0
-        for parent in node.parent_keys:
-            if parent not in stage:
-                continue
-            s = max(s, stage[parent] + (0 if pdef_of[parent] == pdef else 1))
-        stage[key] = s
+    # a stage after its parents' (a new run when the partitions definition changes), the same
+    # for every key of one step
+    stage = dict.fromkeys(keys, 0)
+    changed = True
+    while changed:
+        changed = False
+        for key in keys:
+            s = max([stage[p] + (0 if pdef_of[p] == pdef_of[key] else 1) for p in graph.get(key).parent_keys if p in known]
+                    + [stage[k] for k in together(key)])
+            if s != stage[key]:
+                stage[key], changed = s, True
     groups: dict[tuple, list] = {}
     for key in keys:
         groups.setdefault((stage[key], id(pdef_of[key])), []).append(key)
@@ -116,6 +130,22 @@ def materialize(through: date, defs=None, resources: dict | None = None, instanc
     return ok
 
 
+def _open_instance(attempts: int = 8):
+    """The instance in DAGSTER_HOME. Two CLIs started together on a fresh home race to
+    create its SQLite schema (one gets "table ... already exists"); the loser retries and
+    opens what the winner created."""
+    import dagster as dg
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return dg.DagsterInstance.get()
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + attempt * 0.5)
+
+
 def _end_of(day: date):
     return settings.end_of_day(day)
 
@@ -157,13 +187,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "materialize":
         ensure_dagster_home()
+        # A catch-up is one run per stage over ~700 daily partitions. By default Dagster's
+        # SQLite event log records one ASSET_MATERIALIZATION_PLANNED event per partition and
+        # asset before the run starts (about 1,400 events, tens of seconds of SQLite commits);
+        # this Dagster setting records one planned event per asset carrying the partition
+        # range instead. The materializations themselves are still recorded per partition.
+        # Trade-off (Dagster's own note): while such a run is going, or if it fails, its
+        # partitions show as missing rather than in progress/failed; the run shows its
+        # status. Scheduled one-day runs are not affected (docs/PERFORMANCE.md).
+        os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
         through = args.through or settings.yesterday_utc()
         _progress(f"materializing through {through} (landing={settings.env('GOPRO_LANDING')}, lake={settings.env('GOPRO_LAKE')})")
         import dagster as dg
 
         from gopro_assets import concurrency
 
-        with dg.DagsterInstance.get() as instance:
+        with _open_instance() as instance:
             # docs/RELIABILITY.md: runs of killed CLIs are closed and their pool slots freed;
             # while another run is in progress this one refuses (exit code 3).
             concurrency.ensure_pool_limit(instance)

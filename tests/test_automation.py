@@ -171,6 +171,13 @@ def test_nightly_run_then_monthly_close_for_february(tmp_path):
         store = DeltaStore(lakehouse.lake)
         assert [(r["batch_id"], r["gross_cents"], r["pool_cents"]) for r in store.read("batch_revenue").to_pylist()] == [
             ("B1", 20, 10)]
+        # what the UI shows for a SQL model: row count, column schema and column lineage
+        revenue = next(e for e in result.get_asset_materialization_events()
+                       if e.asset_key == dg.AssetKey("batch_revenue")).materialization.metadata
+        assert revenue["dagster/row_count"].value == 1
+        assert "gross_cents" in {c.name for c in revenue["dagster/column_schema"].value.columns}
+        lineage = revenue["dagster/column_lineage"].value.deps_by_column
+        assert {d.asset_key.to_user_string() for d in lineage["gross_cents"]} >= {"deal_deliveries"}
         # ingestion first, then the day's partition, then the unpartitioned models after it
         order = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
         assert order.index("uploads") < order.index("footage_inventory") < order.index("deal_deliveries") \

@@ -205,8 +205,8 @@ def lake_and_home(tmp_path):
 
 def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` "
-                    "(scripts/test.sh does this when apt-get is available)")
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`, as root). "
+                    "scripts/test.sh does this by itself when it runs as root on a machine with apt-get.")
     landing, lake, home = lake_and_home
     started = time.monotonic()
     port = free_port()
@@ -262,3 +262,7 @@ def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
+    # the code location loads without a warning or an error in the server's log
+    noisy = [line for line in log.read_text().splitlines()
+             if any(word in line for word in ("Warning", "WARNING", "ERROR", "Error", "Traceback"))]
+    assert not noisy, "\n".join(noisy)

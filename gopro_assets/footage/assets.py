@@ -48,10 +48,10 @@ QUARANTINE_DOCS = {
 SCHEMAS = {"footage_inventory": (INVENTORY_SCHEMA, INVENTORY_DOCS), "footage_quarantine": (FOOTAGE_QUARANTINE_SCHEMA, QUARANTINE_DOCS)}
 
 
-def _spec(name: str, description: str) -> dg.AssetSpec:
+def _spec(name: str, description: str, partitions_def=daily_partitions) -> dg.AssetSpec:
     return dg.AssetSpec(
         name, deps=["uploads"], description=description, group_name="footage",
-        owners=["team:data-platform"], kinds={"delta", "python", "pyav"}, partitions_def=daily_partitions,
+        owners=["team:data-platform"], kinds={"delta", "python", "pyav"}, partitions_def=partitions_def,
         metadata={"dagster/column_schema": column_schema(*SCHEMAS[name])},
     )
 
@@ -60,10 +60,14 @@ def _spec(name: str, description: str) -> dg.AssetSpec:
     specs=[
         _spec("footage_inventory", "One row per probed clip: technical metadata from the video's own headers (R2), "
               "tier (R3), content fingerprint and duplicate flags (R4). Partitioned by upload day."),
+        # One table for every upload day, recorded as ONE unpartitioned asset: written by the
+        # same step as the inventory (its rows are replaced day by day with the inventory's),
+        # but nothing downstream reads it by day, and a daily-partitioned twin would make a
+        # catch-up over ~700 days record ~700 more materializations (docs/PERFORMANCE.md).
         _spec("footage_quarantine", "Uploads whose video is missing, empty, unreadable, stream-less, zero-length "
-              "or outside the landing zone, with the reason (contract §3)."),
+              "or outside the landing zone, with the reason (contract §3). One table for all upload days; "
+              "each run replaces the rows of the days it probed.", partitions_def=None),
     ],
-    partitions_def=daily_partitions,
     backfill_policy=single_run,
 )
 def footage_inventory(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):

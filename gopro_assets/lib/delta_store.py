@@ -192,16 +192,18 @@ class DeltaStore:
         if dt is not None:
             dt.delete(predicate)
 
-    def upsert(self, table: str, data: pa.Table, key: Sequence[str], update_when: str | None = None) -> None:
+    def upsert(self, table: str, data: pa.Table, key: Sequence[str], update_when: str | None = None,
+               merge_schema: bool = False) -> None:
         """MERGE ``data`` by ``key``: insert new keys, update matched rows when ``update_when``
-        (a predicate on ``s``/``t``) holds, or always when it is None."""
+        (a predicate on ``s``/``t``) holds, or always when it is None. ``merge_schema`` adds
+        columns of ``data`` the table does not have yet (older rows read them as null)."""
         dt = self.table(table)
         if dt is None:
             self._write(table, data, mode="append")
             return
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
         (
-            dt.merge(data, predicate=on, source_alias="s", target_alias="t")
+            dt.merge(data, predicate=on, source_alias="s", target_alias="t", merge_schema=merge_schema)
             .when_matched_update_all(predicate=update_when)
             .when_not_matched_insert_all()
             .execute()

@@ -33,7 +33,10 @@ INGEST_ORDER = ["subscribers", "consent_events", "clip_exclusions", "uploads", "
 INGESTED_FILES = "ingested_files"
 QUARANTINE = "quarantine_rows"
 INGESTED_SCHEMA = pa.schema(
-    [("kind", pa.string()), ("path", pa.string()), ("sha256", pa.string()), ("rows", pa.int64()), ("quarantined", pa.int64())]
+    [("kind", pa.string()), ("path", pa.string()), ("sha256", pa.string()), ("rows", pa.int64()), ("quarantined", pa.int64()),
+     # size and modification time of the file when it was hashed: a file listed with the
+     # same two is not read and hashed again (see changed_files)
+     ("size_bytes", pa.int64()), ("mtime_ns", pa.int64())]
 )
 
 
@@ -52,21 +55,38 @@ class PendingFile:
     path: str
     sha256: str
     data: bytes
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 def changed_files(store: DeltaStore, root: FileRoot, kind: str, prefix: str, suffixes: tuple[str, ...]):
-    """(new or changed files in lexical order, whether any known file changed, files seen)."""
+    """(new or changed files in lexical order, whether any known file changed, files seen).
+
+    A file is read and hashed unless the listing shows the size and modification time it
+    had when it was recorded: then it is the file already ingested, and the nightly run
+    costs a listing instead of re-reading (and hashing) every landing file of the
+    history (gigabytes after a year at library scale; docs/PERFORMANCE.md). A file changed
+    in place keeps neither its modification time nor, usually, its size, and is hashed as
+    before; one deliberately rewritten with both restored (``touch -r``) would be missed,
+    the trade-off rsync and git's index make too (docs/CONTRACT_CHOICES.md).
+    """
     known = store.read(INGESTED_FILES, schema=INGESTED_SCHEMA, filter=pc.field("kind") == kind)
     known_hash = dict(zip(known["path"].to_pylist(), known["sha256"].to_pylist()))
+    known_stat = {}
+    if "mtime_ns" in known.column_names and "size_bytes" in known.column_names:  # tables before these columns
+        known_stat = {p: (n, m) for p, n, m in zip(known["path"].to_pylist(), known["size_bytes"].to_pylist(),
+                                                    known["mtime_ns"].to_pylist()) if n is not None and m is not None}
     pending, modified = [], False
     files = root.list(prefix, suffixes)
     for info in files:
+        if info.mtime_ns is not None and known_stat.get(info.rel_path) == (info.size, info.mtime_ns):
+            continue
         data = root.read_bytes(info.rel_path)
         digest = sha256_bytes(data)
         if known_hash.get(info.rel_path) == digest:
             continue
         modified |= info.rel_path in known_hash
-        pending.append(PendingFile(info.rel_path, digest, data))
+        pending.append(PendingFile(info.rel_path, digest, data, len(data), info.mtime_ns))
     vanished = set(known_hash) - {f.rel_path for f in files}
     return pending, modified or bool(vanished), files
 
@@ -97,10 +117,12 @@ def record_ingested(store: DeltaStore, kind: str, done: list[tuple[PendingFile, 
     if rebuild_paths is not None:
         store.delete(INGESTED_FILES, f"kind = '{kind}'")
     rows = [
-        {"kind": kind, "path": f.path, "sha256": f.sha256, "rows": n_rows, "quarantined": n_q}
+        {"kind": kind, "path": f.path, "sha256": f.sha256, "rows": n_rows, "quarantined": n_q,
+         "size_bytes": f.size, "mtime_ns": f.mtime_ns}
         for f, n_rows, n_q in done
     ]
-    store.upsert(INGESTED_FILES, landing.to_arrow(rows, INGESTED_SCHEMA), key=["kind", "path"])
+    # merge_schema: a lake written before size_bytes/mtime_ns gains the two columns
+    store.upsert(INGESTED_FILES, landing.to_arrow(rows, INGESTED_SCHEMA), key=["kind", "path"], merge_schema=True)
 
 
 def known_subscriber_validator(store: DeltaStore):
@@ -142,7 +164,7 @@ def ingest_kind(
         # Rebuild this kind from every file: the only way to honour first/last-wins
         # exactly when a previously ingested file changed or disappeared.
         pending = [
-            PendingFile(f.rel_path, sha256_bytes(d), d)
+            PendingFile(f.rel_path, sha256_bytes(d), d, len(d), f.mtime_ns)
             for f in files
             for d in [root.read_bytes(f.rel_path)]
         ]
@@ -209,7 +231,8 @@ def ingest_deals(store: DeltaStore, root: FileRoot) -> IngestReport:
                 deals.append(parsed.deal)
                 batches.extend(parsed.batches)
         quarantine.extend(q)
-        done.append((PendingFile(info.rel_path, sha256_bytes(data), b""), 1 if parsed.deal and not q else 0, len(q)))
+        done.append((PendingFile(info.rel_path, sha256_bytes(data), b"", len(data), info.mtime_ns),
+                     1 if parsed.deal and not q else 0, len(q)))
     store.overwrite(DEALS, landing.to_arrow(deals, landing.DEAL_SCHEMA))
     store.overwrite(BATCHES, landing.to_arrow(batches, landing.BATCH_SCHEMA))
     store.delete(QUARANTINE, "source LIKE 'deals/%'")

@@ -51,6 +51,7 @@ def _s3_filesystem() -> pafs.S3FileSystem:
 class FileInfo:
     rel_path: str  # path relative to the root, always with forward slashes
     size: int
+    mtime_ns: int | None = None  # last modification (local mtime, S3 LastModified), when known
 
 
 class FileRoot:
@@ -96,7 +97,7 @@ class FileRoot:
             rel = info.path[len(self._base) + 1:]
             if suffixes and not rel.lower().endswith(suffixes):
                 continue
-            out.append(FileInfo(rel, info.size or 0))
+            out.append(FileInfo(rel, info.size or 0, info.mtime_ns))
         return sorted(out, key=lambda f: f.rel_path)
 
     def exists(self, rel_path: str) -> bool:

@@ -1,0 +1,85 @@
+"""The benchmark scripts keep working (benchmarks/, docs/PERFORMANCE.md).
+
+Benchmarks are scripts, not timed tests: nothing here checks a speed. The synthetic
+world must equal what the real ingestion and probe make of its own landing files (the
+benchmarks write the lake directly at scale and rely on that), and ``--scale tiny`` must
+run end to end and produce every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks/ is a folder of scripts, not an installed package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.synth import Synth, SynthProbe, WorldSpec, record_ingested_files, write_landing, write_lake
+from gopro_assets.lib import landing
+from gopro_assets.lib.delta_store import DeltaStore
+from gopro_assets.lib.ingest import INGEST_ORDER, changed_files, ingest_deals, ingest_kind, known_subscriber_validator
+from gopro_assets.lib.inventory import refresh_inventory
+from gopro_assets.lib.storage import FileRoot
+
+
+def _diff(a, b) -> int:
+    con = duckdb.connect()
+    con.register("a", a)
+    con.register("b", b.select(a.schema.names).cast(a.schema))
+    return con.execute("SELECT (SELECT count(*) FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM b))"
+                       " + (SELECT count(*) FROM (SELECT * FROM b EXCEPT ALL SELECT * FROM a))").fetchone()[0]
+
+
+def test_synthetic_lake_is_what_ingestion_and_the_probe_make_of_its_landing_files(tmp_path):
+    # 400 days so that payouts, re-uploads (R4) and every kind of row appear
+    spec = WorldSpec(subscribers=300, clips_per_year=1500, horizon_days=400, batch_months=2)
+    synth = Synth(spec)
+    last = 399
+    written = write_landing(synth, tmp_path / "landing", -1, last)
+    write_lake(synth, str(tmp_path / "synthetic"), last)
+    store = DeltaStore(str(tmp_path / "ingested"))
+    root = FileRoot(str(tmp_path / "landing"))
+    for name in INGEST_ORDER:
+        validate = known_subscriber_validator(store) if name == "uploads" else None
+        report = ingest_kind(store, root, landing.LANDING_KINDS[name], validate=validate)
+        assert report.quarantined == 0, name
+    ingest_deals(store, root)
+    days = [spec.day_date(d) for d in range(last + 1)]
+    refresh_inventory(store, str(tmp_path / "landing"), days, spec.start, SynthProbe(spec))
+    synthetic = DeltaStore(str(tmp_path / "synthetic"))
+    for name in [*INGEST_ORDER, "license_deals", "license_batches", "footage_inventory"]:
+        ingested, made = store.read(name), synthetic.read(name)
+        assert ingested.num_rows == made.num_rows > 0, name
+        assert _diff(ingested, made) == 0, name
+    assert synthetic.read("footage_inventory", columns=["is_duplicate"])["is_duplicate"].to_pylist().count(True) > 0
+    # files recorded as ingested are not read again
+    record_ingested_files(str(tmp_path / "synthetic"), {p: v for p, v in written.items() if not p.startswith("deals/")})
+    for name in INGEST_ORDER:
+        kind = landing.LANDING_KINDS[name]
+        pending, modified, _ = changed_files(synthetic, root, name, kind.prefix, kind.suffixes)
+        assert not pending and not modified, name
+
+
+def test_tiny_run_produces_every_figure(tmp_path):
+    out = tmp_path / "tiny.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", "--scale", "tiny", "--only", "probe", "money",
+                           "incremental", "--workdir", str(tmp_path / "work"), "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    # exit code 1 only means a target is missed, which is expected at this size
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    names = {(f["bench"], f["name"]) for f in result["figures"]}
+    assert {"probe", "money", "incremental"} == {b for b, _ in names}
+    assert ("money", "money path wall time") in names
+    assert ("probe", "probe_many files/s (inventory path)") in names
+    assert any(b == "incremental" and n.startswith("nightly run") for b, n in names)
+    for f in result["figures"]:
+        assert isinstance(f["value"], (int, float)) and f["value"] >= 0, f
+    assert result["machine"]["nproc"] >= 1 and "loadavg" in result["machine"]
+    assert result["raw"]["money"]["money"]["counts"]["deal_deliveries"] > 0
+    assert "figure" in proc.stdout  # the printed table
