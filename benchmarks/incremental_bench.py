@@ -96,7 +96,8 @@ def _build(args: dict) -> dict:
     timings["landing_files"] = time.monotonic() - t
     t = time.monotonic()
     counts = write_lake(synth, lake, history - 1)
-    record_ingested_files(lake, {p: v for p, v in written.items() if new_day not in p and not p.startswith("deals/")})
+    record_ingested_files(lake, {p: v for p, v in written.items() if new_day not in p and not p.startswith("deals/")},
+                          str(landing))
     timings["lake_tables"] = time.monotonic() - t
     store = DeltaStore(lake)
     through = spec.day_date(history - 1)

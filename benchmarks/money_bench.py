@@ -115,8 +115,9 @@ def money_path(store, through: date, snapshot_days: list[date], first_day: date 
         if batch["deal_id"] in deals:
             tb = time.monotonic()
             row = deliveries.deliver_batch(store, batch, deals[batch["deal_id"]], review_days)
-            batch_times.append({"batch": f"{row['deal_id']}/{row['batch_id']}", "s": round(time.monotonic() - tb, 2),
-                                "candidates": row["candidates"], "clips": row["clips"]})
+            if row is not None:  # None: already frozen by another writer
+                batch_times.append({"batch": f"{row['deal_id']}/{row['batch_id']}", "s": round(time.monotonic() - tb, 2),
+                                    "candidates": row["candidates"], "clips": row["clips"]})
     stages["deliveries"] = time.monotonic() - t
     models["deliver_batch"] = batch_times
     t = time.monotonic()

@@ -447,7 +447,7 @@ class Synth:
         return f"{kind}/{_day_name(self.spec, day)}.{ext}"
 
     # -- lake tables ----------------------------------------------------------------------------
-    def lake_tables(self, through_day: int, first_day: int = -1, clip_chunk: int = 2_000_000):
+    def lake_tables(self, through_day: int, first_day: int = -1, clip_chunk: int = 500_000):
         """Yield (table name, arrow table) for what ingestion and the probe would have
         written after the landing files of days first_day..through_day; the inventory and
         uploads come in chunks of days (several yields for the same name)."""
@@ -606,7 +606,7 @@ class Synth:
                    '", "action": "' || CASE action WHEN 0 THEN 'exclude' ELSE 'include' END || '"}}' AS line
             FROM x ORDER BY day, _source_line""")
         per_day = max(1.0, sp.n_clips / sp.horizon_days)
-        step = max(1, int(2_000_000 / per_day))
+        step = max(1, int(500_000 / per_day))
         for d0 in range(max(0, first_day), last_day + 1, step):
             d1 = min(last_day, d0 + step - 1)
             order, c = self.clip_rows(d0, d1)
@@ -725,16 +725,24 @@ def write_lake(synth: Synth, lake: str, through_day: int) -> dict[str, int]:
     return counts
 
 
-def record_ingested_files(lake: str, written: dict[str, tuple[str, int]]) -> None:
+def record_ingested_files(lake: str, written: dict[str, tuple[str, int]], landing_root: str | None = None) -> None:
     """Record landing files as ingested (what ``ingest_kind`` writes after a run), for a
-    lake written by :func:`write_lake` from the same files."""
+    lake written by :func:`write_lake` from the same files; with ``landing_root``, also
+    their size and modification time as the ingestion's listing sees them."""
     from gopro_assets.lib.delta_store import DeltaStore
     from gopro_assets.lib.ingest import PendingFile, record_ingested
+    from gopro_assets.lib.storage import FileRoot
 
     store = DeltaStore(lake)
+    stats = {}
+    if landing_root is not None:
+        root = FileRoot(landing_root)
+        for kind in {rel.split("/", 1)[0] for rel in written}:
+            stats.update({f.rel_path: (f.size, f.mtime_ns) for f in root.list(kind + "/")})
     by_kind: dict[str, list] = {}
-    for rel, (sha, _size) in sorted(written.items()):
+    for rel, (sha, size) in sorted(written.items()):
         kind = rel.split("/", 1)[0]
-        by_kind.setdefault(kind, []).append((PendingFile(rel, sha, b""), 0, 0))
+        n, mtime = stats.get(rel, (None, None))
+        by_kind.setdefault(kind, []).append((PendingFile(rel, sha, b"", n, mtime), 0, 0))
     for kind, done in by_kind.items():
         record_ingested(store, kind, done)

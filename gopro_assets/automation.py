@@ -24,7 +24,6 @@ from gopro_assets.partitions import START, THROUGH_TAG
 from gopro_assets.resources import LakehouseResource
 
 TIMEZONE = "America/Los_Angeles"
-OWNERS = ["team:data-platform"]
 PARTITION_TAG = "dagster/partition"  # Dagster's public run tag for a run's partition key
 # On every run of the three jobs, however started (schedule, sensor, UI): the run queue of
 # a production instance limits each value to one run at a time (deploy/dagster.yaml).

@@ -130,20 +130,26 @@ def materialize(through: date, defs=None, resources: dict | None = None, instanc
     return ok
 
 
-def _open_instance(attempts: int = 8):
-    """The instance in DAGSTER_HOME. Two CLIs started together on a fresh home race to
-    create its SQLite schema (one gets "table ... already exists"); the loser retries and
-    opens what the winner created."""
-    import dagster as dg
-    from sqlalchemy.exc import OperationalError
+def _open_instance():
+    """The instance in DAGSTER_HOME, opened under an exclusive file lock.
 
-    for attempt in range(attempts):
-        try:
-            return dg.DagsterInstance.get()
-        except OperationalError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5 + attempt * 0.5)
+    Dagster's SQLite storage creates and migrates its schema when first opened, and two
+    processes doing that at once fail ("table alembic_version already exists") or leave a
+    home that never opens again ("more than one head present"), as two CLIs started
+    together on a fresh home did. The lock covers only the opening; the OS releases it if
+    the process dies.
+    """
+    import fcntl
+
+    import dagster as dg
+
+    home = Path(os.environ["DAGSTER_HOME"])
+    with open(home / ".gopro-instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # every storage created and migrated before the lock is released
+        instance.event_log_storage.get_pool_limits()
+    return instance
 
 
 def _end_of(day: date):

@@ -268,7 +268,7 @@ def test_landing_sensor_waits_while_ingestion_is_running(tmp_path):
     (landing / "deals" / "D1.json").write_text("{}")
     lakehouse = lakehouse_at(tmp_path)
     with dg.instance_for_test() as instance:
-        run = instance.create_run_for_job(defs.resolve_job_def("nightly_job"), status=dg.DagsterRunStatus.STARTED)
+        run = instance.create_run_for_job(defs.resolve_job_def("ingestion_job"), status=dg.DagsterRunStatus.STARTED)
         busy = sense(lakehouse, instance, None)
         assert isinstance(busy, dg.SkipReason) and run.run_id in busy.skip_message
         instance.report_run_failed(run)

@@ -58,7 +58,8 @@ def test_synthetic_lake_is_what_ingestion_and_the_probe_make_of_its_landing_file
         assert _diff(ingested, made) == 0, name
     assert synthetic.read("footage_inventory", columns=["is_duplicate"])["is_duplicate"].to_pylist().count(True) > 0
     # files recorded as ingested are not read again
-    record_ingested_files(str(tmp_path / "synthetic"), {p: v for p, v in written.items() if not p.startswith("deals/")})
+    record_ingested_files(str(tmp_path / "synthetic"), {p: v for p, v in written.items() if not p.startswith("deals/")},
+                          str(tmp_path / "landing"))
     for name in INGEST_ORDER:
         kind = landing.LANDING_KINDS[name]
         pending, modified, _ = changed_files(synthetic, root, name, kind.prefix, kind.suffixes)
@@ -83,3 +84,29 @@ def test_tiny_run_produces_every_figure(tmp_path):
     assert result["machine"]["nproc"] >= 1 and "loadavg" in result["machine"]
     assert result["raw"]["money"]["money"]["counts"]["deal_deliveries"] > 0
     assert "figure" in proc.stdout  # the printed table
+
+
+def test_nightly_ingestion_reads_only_new_or_changed_landing_files(tmp_path, monkeypatch):
+    """The incremental benchmark's premise: files recorded with their size and modification
+    time are listed, not read again; a new file or one changed in place is read."""
+    spec = WorldSpec(subscribers=200, clips_per_year=1000, horizon_days=30, batch_months=1)
+    write_landing(Synth(spec), tmp_path / "landing", -1, 20)
+    store, root = DeltaStore(str(tmp_path / "lake")), FileRoot(str(tmp_path / "landing"))
+    kind = landing.LANDING_KINDS["uploads"]
+    first = ingest_kind(store, root, kind)
+    assert first.files_ingested
+    reads = []
+    original = FileRoot.read_bytes
+    monkeypatch.setattr(FileRoot, "read_bytes", lambda self, rel: reads.append(rel) or original(self, rel))
+    again = ingest_kind(store, root, kind)
+    assert again.files_ingested == [] and reads == []
+    # a new day's file is read; the history is not
+    write_landing(Synth(spec), tmp_path / "landing", 21, 21)
+    new = ingest_kind(store, root, kind)
+    assert new.files_ingested == reads == ["uploads/2025-01-22.jsonl"]
+    # a file rewritten in place (new content, new modification time) is read, and the kind rebuilt
+    reads.clear()
+    path = tmp_path / "landing" / "uploads" / "2025-01-05.jsonl"
+    path.write_text(path.read_text().replace('"published": true', '"published": false'))
+    changed = ingest_kind(store, root, kind)
+    assert changed.rebuilt and "uploads/2025-01-05.jsonl" in reads

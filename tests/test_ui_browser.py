@@ -19,15 +19,13 @@ import time
 import urllib.parse
 import urllib.request
 from contextlib import ExitStack
-from datetime import date
 from itertools import count
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.pipeline import run_all
-from test_automation import build_tiny_landing
+from test_automation import build_tiny_landing, defs_on, lakehouse_at
 
 pytestmark = pytest.mark.browser
 
@@ -193,14 +191,18 @@ def page_text_has(names: list[str]) -> str:
 
 @pytest.fixture
 def lake_and_home(tmp_path):
-    """A small lake built by the library pipeline and an empty Dagster home (telemetry off)."""
-    landing, lake = tmp_path / "landing", tmp_path / "lake"
-    build_tiny_landing(landing)
-    run_all(DeltaStore(str(lake)), str(landing), date(2025, 1, 1), date(2025, 2, 28))
+    """A Dagster home (telemetry off) in which a real ingestion_job run has ingested a tiny
+    landing zone into a lake: the UI shows those assets materialized, with row counts."""
+    build_tiny_landing(tmp_path / "landing")
+    lakehouse = lakehouse_at(tmp_path)
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return landing, lake, home
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = defs_on(lakehouse).resolve_job_def("ingestion_job").execute_in_process(
+            instance=instance, raise_on_error=False)
+    assert result.success
+    return Path(lakehouse.landing), Path(lakehouse.lake), home
 
 
 def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
@@ -251,6 +253,10 @@ def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
         # a Python asset: the columns declared from its Arrow schema, and its source file
         browser.open(f"{base}/assets/deal_deliveries")
         browser.wait_for(page_text_has(["selection_rank", "tier_price_cents", "assets.py"]), "deal_deliveries' columns")
+        # the schedules and the sensor are registered (docs/AUTOMATION.md)
+        browser.open(f"{base}/automation")
+        browser.wait_for(page_text_has(["nightly_schedule", "monthly_close_schedule", "landing_sensor"]),
+                         "the schedules and the sensor on the Automation page")
         print(f"\nwebserver ready in {ready:.1f}s, whole UI test {time.monotonic() - started:.1f}s; "
               f"screenshots in {tmp_path}")
     finally:

@@ -106,7 +106,7 @@ def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) 
     if is_delivered(store, batch):  # the due list may be older than another run's commit
         return None
     # the raw event logs too: the eligibility check re-judges the batch from them
-    versions = {t: store.version(t) for t in [*INPUTS, "consent_events", "clip_exclusions"] if store.exists(t)}
+    versions = {t: v for t in [*INPUTS, "consent_events", "clip_exclusions"] if (v := store.version(t)) is not None}
     # every input is read at the version recorded (the inventory by both queries): the
     # recorded versions are what the batch was computed from, whatever commits meanwhile
     pinned = dict(versions)

@@ -68,7 +68,7 @@ def changed_files(store: DeltaStore, root: FileRoot, kind: str, prefix: str, suf
     history (gigabytes after a year at library scale; docs/PERFORMANCE.md). A file changed
     in place keeps neither its modification time nor, usually, its size, and is hashed as
     before; one deliberately rewritten with both restored (``touch -r``) would be missed,
-    the trade-off rsync and git's index make too (docs/CONTRACT_CHOICES.md).
+    the trade-off rsync and git's index make too.
     """
     known = store.read(INGESTED_FILES, schema=INGESTED_SCHEMA, filter=pc.field("kind") == kind)
     known_hash = dict(zip(known["path"].to_pylist(), known["sha256"].to_pylist()))

@@ -45,9 +45,52 @@ def _model(name: str):
     return models[name]
 
 
+# Rows one query of a daily-partitioned model should hold: a range of days is computed in
+# runs of whole days of about this many rows (consent_snapshots: one per subscriber and
+# day, so a month for a million subscribers is 31 million rows, several GB at once).
+DAILY_ROWS_PER_QUERY = 4_000_000
+
+
+def _rows(store: DeltaStore, table: str) -> int:
+    """Row count from the Delta log's file statistics (no data file is read)."""
+    import pyarrow as pa
+
+    dt = store.table(table)
+    if dt is None:
+        return 0
+    return sum(n or 0 for n in pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_pylist())
+
+
+def day_chunks(store: DeltaStore, model, first: date, last: date) -> list[tuple[date, date]]:
+    """``first``..``last`` in runs of whole days, each about DAILY_ROWS_PER_QUERY rows when a
+    day holds about as many rows as the model's largest input (a subscriber-day per
+    subscriber for consent_snapshots)."""
+    per_day = max([_rows(store, t) for t in model.deps] + [1])
+    step = max(1, DAILY_ROWS_PER_QUERY // per_day)
+    out, day = [], first
+    while day <= last:
+        end = min(last, day + timedelta(days=step - 1))
+        out.append((day, end))
+        day = end + timedelta(days=1)
+    return out
+
+
 def run_sql(store: DeltaStore, name: str, variables: dict) -> int:
     model = _model(name)
     column = (model.partition or {}).get("column")
+    if column is not None and "month" not in variables and (model.partition or {}).get("kind") == "daily":
+        # a long range in bounded pieces, each replacing its own days: the same rows in the end
+        first = date.fromisoformat(str(variables["range_start"])[:10])
+        last = date.fromisoformat(str(variables["range_end"])[:10])
+        written = 0
+        for start, end in day_chunks(store, model, first, last):
+            con = connect_for_model(store, model, variables | {"range_start": start, "range_end": end})
+            result = run_model(con, model)
+            con.close()
+            store.replace_where(name, result, f"{column} >= '{start}' AND {column} <= '{end}'")
+            written += result.num_rows
+            del result
+        return written
     con = connect_for_model(store, model, variables)
     result = run_model(con, model)
     con.close()
