@@ -69,7 +69,8 @@ def day_chunks(store: DeltaStore, model, first: date, last: date) -> list[tuple[
     step = max(1, DAILY_ROWS_PER_QUERY // per_day)
     out, day = [], first
     while day <= last:
-        end = min(last, day + timedelta(days=step - 1))
+        # compare in days first: day + step can pass date.max for a small lake
+        end = last if (last - day).days < step else day + timedelta(days=step - 1)
         out.append((day, end))
         day = end + timedelta(days=1)
     return out
