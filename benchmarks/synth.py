@@ -426,8 +426,13 @@ class Synth:
             return pa.table({"day": pa.array([], pa.int64()), "i": pa.array([], pa.int64()), "owner": pa.array([], pa.int64()),
                              "at": pa.array([], pa.int64()), "k": pa.array([], pa.int64()), "action": pa.array([], pa.int64()),
                              "_source_line": pa.array([], pa.int64())})
-        c = self.world.clips(i)
-        ex = self.world.exclusions(i, c["uploaded"], c["owner"])
+        parts = []
+        for a in range(0, len(i), 500_000):  # bounded memory: the clips' columns chunk by chunk
+            ii = i[a:a + 500_000]
+            c = self.world.clips(ii)
+            parts.append(self.world.exclusions(ii, c["uploaded"], c["owner"]))
+            del c
+        ex = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         d = self.spec.day_of(ex["at"])
         ok = (d >= first_day) & (d <= last_day)
         return self._order(pa.table({"day": d[ok], **{k: v[ok] for k, v in ex.items()}}), ["day", "at", "i", "k"])

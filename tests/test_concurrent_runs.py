@@ -95,17 +95,30 @@ def test_schedule_tick_overlapping_a_manual_run_ends_like_one_run(landing, clean
     assert scheduled.wait(timeout=900) == 0, scheduled_log.read_text()[-3000:]
     ch.kill_group(manual), ch.kill_group(scheduled)
 
-    assert ch.diff(clean, ch.snapshot(lake)) == []
+    got = ch.snapshot(lake)
+    # The run through the day before trained a model on February: its artefacts stay
+    # beside the current ones (model versions are kept, latest.json names the served one).
+    current = {f.rsplit("/", 1)[0] for f in clean["__files__"] if f.startswith("lake/_models/") and f.count("/") > 3}
+    got["__files__"] = {f: h for f, h in got["__files__"].items()
+                        if not (f.startswith("lake/_models/") and f.count("/") > 3 and f.rsplit("/", 1)[0] not in current)}
+    assert ch.diff(clean, got) == []
     assert_money_once(lake)
     # The two runs really overlapped, and their lake_writer steps never did.
+    assert_pool_turns(lake)
+
+
+def assert_pool_turns(lake: ch.Lake) -> None:
     with ch.instance(lake) as inst:
-        runs = {r.run_id: r for r in inst.get_run_records()}
-    sched = [r for r in runs.values() if r.dagster_run.tags.get("dagster/schedule_name")]
-    cli = [r for r in runs.values() if r.dagster_run.tags.get("gopro/through") == ch.THROUGH and r not in sched]
-    assert len(sched) == 1 and min(r.start_time for r in cli) < sched[0].end_time and sched[0].start_time < max(r.end_time for r in cli)
+        records = inst.get_run_records()
+    scheduled = [r for r in records if r.dagster_run.tags.get("dagster/schedule_name")]
+    manual = [r for r in records if r.dagster_run.tags.get("gopro/materialize") == "cli"
+              and r.dagster_run.tags.get("gopro/through") == ch.THROUGH]
+    assert len(scheduled) == 1 and manual
+    tick = scheduled[0]
+    assert min(r.start_time for r in manual) < tick.end_time and tick.start_time < max(r.end_time for r in manual)
     intervals = ch.pool_step_intervals(lake, POOL_STEPS)
-    assert {run for _, _, run, _ in intervals} >= {sched[0].dagster_run.run_id}
-    for (s1, e1, r1, k1), (s2, e2, r2, k2) in zip(intervals, intervals[1:]):
+    assert tick.dagster_run.run_id in {run for _, _, run, _ in intervals}
+    for (_, e1, r1, k1), (s2, _, r2, k2) in zip(intervals, intervals[1:]):
         assert e1 <= s2, f"{k1} of run {r1} and {k2} of run {r2} overlapped"
 
 

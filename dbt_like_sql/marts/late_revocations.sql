@@ -5,32 +5,47 @@ WITH d AS (
     FROM deal_deliveries AS dd
     JOIN delivered_batches AS b USING (deal_id, batch_id)
 ),
-with_owner AS (
-    SELECT d.*, s.country, s.subscribed_at, s.cancelled_at, s.invited_at,
-           ct.action AS consent_action, ct.excluded_buyers, ct.enrolled_at, ct.event_id AS consent_event_id
-    FROM d
-    LEFT JOIN subscribers AS s ON s.subscriber_id = d.subscriber_id
+owners AS (
+    -- R1/R1b depend on the owner, the cutoff and the buyer only, so they are judged once per
+    -- (owner, batch cutoff, buyer) rather than once per delivered clip: the consent ASOF join
+    -- then runs over those pairs, not over every delivery of the history
+    SELECT p.subscriber_id, p.t, p.buyer_id, ct.event_id AS consent_event_id,
+           ineligible_reason(s.country, s.subscribed_at, s.cancelled_at, s.invited_at, ct.action,
+                             ct.enrolled_at, p.t, getvariable('review_days')) AS owner_reason,
+           coalesce(list_contains(ct.excluded_buyers, p.buyer_id), false) AS excluded_buyer
+    FROM (SELECT DISTINCT subscriber_id, t, buyer_id FROM d) AS p
+    LEFT JOIN subscribers AS s ON s.subscriber_id = p.subscriber_id
     ASOF LEFT JOIN int_consent_timeline AS ct
-        ON d.subscriber_id = ct.subscriber_id AND d.t >= ct.event_at
+        ON p.subscriber_id = ct.subscriber_id AND p.t >= ct.event_at
 ),
-judged AS (
-    SELECT w.*, x.action AS exclusion_action, x.event_id AS exclusion_event_id,
-           ineligible_reason(w.country, w.subscribed_at, w.cancelled_at, w.invited_at, w.consent_action,
-                             w.enrolled_at, w.t, getvariable('review_days')) AS owner_reason
-    FROM with_owner AS w
+flagged_owners AS (
+    SELECT * FROM owners WHERE owner_reason IS NOT NULL OR excluded_buyer
+),
+excluded_clips AS (
+    -- R1b: only a clip with exclusion events can have been excluded at its cutoff
+    SELECT DISTINCT e.deal_id, e.batch_id, e.clip_id, e.t, x.action AS exclusion_action, x.event_id AS exclusion_event_id
+    FROM (SELECT DISTINCT deal_id, batch_id, clip_id, t FROM d
+          WHERE clip_id IN (SELECT clip_id FROM int_clip_exclusion_timeline)) AS e
     ASOF LEFT JOIN int_clip_exclusion_timeline AS x
-        ON w.clip_id = x.clip_id AND w.t >= x.event_at
+        ON e.clip_id = x.clip_id AND e.t >= x.event_at
+    WHERE x.action = 'exclude'
 ),
 reasoned AS (
     -- one cause per delivery: a clip exclusion first, then the owner's first failing R1/R1b
     -- condition (subscriber row before consent state, the macro's order), then the buyer
-    SELECT *,
+    SELECT d.*, o.consent_event_id, x.exclusion_event_id,
         CASE
-            WHEN exclusion_action = 'exclude' THEN 'clip_excluded'
-            WHEN owner_reason IS NOT NULL THEN owner_reason
-            WHEN coalesce(list_contains(excluded_buyers, buyer_id), false) THEN 'buyer_excluded'
+            WHEN x.exclusion_action = 'exclude' THEN 'clip_excluded'
+            WHEN o.owner_reason IS NOT NULL THEN o.owner_reason
+            WHEN o.excluded_buyer THEN 'buyer_excluded'
         END AS reason
-    FROM judged
+    FROM d
+    LEFT JOIN flagged_owners AS o
+        ON o.subscriber_id IS NOT DISTINCT FROM d.subscriber_id AND o.t IS NOT DISTINCT FROM d.t
+       AND o.buyer_id IS NOT DISTINCT FROM d.buyer_id
+    LEFT JOIN excluded_clips AS x
+        ON x.deal_id IS NOT DISTINCT FROM d.deal_id AND x.batch_id IS NOT DISTINCT FROM d.batch_id
+       AND x.clip_id IS NOT DISTINCT FROM d.clip_id AND x.t IS NOT DISTINCT FROM d.t
 )
 SELECT
     deal_id, batch_id, clip_id, subscriber_id,

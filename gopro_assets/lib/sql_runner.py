@@ -10,6 +10,7 @@ extension cannot be downloaded here. Run settings reach the SQL as DuckDB variab
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -60,6 +61,13 @@ class SqlModel:
 
 def table_refs(sql: str, self_name: str | None = None) -> list[str]:
     """Tables a query reads: every table reference that is not a CTE (via sqlglot's AST)."""
+    return list(_table_refs(sql, self_name))
+
+
+@functools.lru_cache(maxsize=512)
+def _table_refs(sql: str, self_name: str | None) -> tuple[str, ...]:
+    # parsed once per text: SqlModel.reads_itself asks on every run of a model (sqlglot
+    # takes tens of milliseconds per parse)
     tree = sqlglot.parse_one(sql, dialect="duckdb")
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     refs = {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}
@@ -67,7 +75,7 @@ def table_refs(sql: str, self_name: str | None = None) -> list[str]:
     refs = {r for r in refs if r not in {"range", "generate_series", "unnest"}}
     if self_name:
         refs.discard(self_name)  # a model may read its own earlier partitions
-    return sorted(refs)
+    return tuple(sorted(refs))
 
 
 def _column_tests(model: str, col: str, tests: list) -> list[DataTest]:
