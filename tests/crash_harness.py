@@ -44,10 +44,27 @@ def cli() -> list[str]:
 
 
 def build_landing(path: Path) -> Path:
-    """The demo landing zone at its documented minimum size (8 subscribers, 6 clips)."""
-    from gopro_assets.lib.demo import generate_demo
+    """The demo landing zone at its documented minimum size (8 subscribers, 6 clips).
 
-    generate_demo(path, **DEMO)
+    The generator is deterministic (docs/DEMO_DATA.md), so its output is cached in the
+    temp folder under a hash of its source and arguments and copied from there.
+    """
+    import hashlib
+    import tempfile
+
+    from gopro_assets.lib import demo
+
+    key = hashlib.sha256(Path(demo.__file__).read_bytes() + json.dumps(DEMO, sort_keys=True).encode()).hexdigest()[:16]
+    cached = Path(tempfile.gettempdir()) / f"gopro-demo-landing-{key}"
+    if not cached.exists():
+        building = cached.with_name(f"{cached.name}.building-{os.getpid()}")
+        shutil.rmtree(building, ignore_errors=True)
+        demo.generate_demo(building, **DEMO)
+        try:
+            building.rename(cached)
+        except OSError:  # another process cached it first
+            shutil.rmtree(building, ignore_errors=True)
+    shutil.copytree(cached, path)
     return path
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # benchmarks/ is a folder of scripts, not an installed package
@@ -110,3 +111,34 @@ def test_nightly_ingestion_reads_only_new_or_changed_landing_files(tmp_path, mon
     path.write_text(path.read_text().replace('"published": true', '"published": false'))
     changed = ingest_kind(store, root, kind)
     assert changed.rebuilt and "uploads/2025-01-05.jsonl" in reads
+
+
+def test_unpartitioned_model_is_skipped_only_while_its_inputs_are_unchanged(tmp_path, monkeypatch):
+    """lib.pipeline.run_sql skips an unpartitioned model whose inputs, code and variables
+    are those of its table's last computation (the nightly without a new batch)."""
+    from gopro_assets.lib import pipeline, sql_runner
+
+    spec = WorldSpec(subscribers=200, clips_per_year=1000, horizon_days=40, batch_months=1)
+    lake = str(tmp_path / "lake")
+    write_lake(Synth(spec), lake, 39)
+    store = DeltaStore(lake)
+    base = {"as_of": "2025-02-10T00:00:00+00:00", "share_rate_num": 1, "share_rate_den": 2, "min_payout_cents": 1000,
+            "review_days": 7}
+    pipeline.run_sql(store, "int_consent_timeline", base)
+    version = store.version("int_consent_timeline")
+    runs = []
+    real = sql_runner.run_model
+    monkeypatch.setattr(pipeline, "run_model", lambda con, model: runs.append(model.name) or real(con, model))
+    # as_of is not read by the model: another night with the same inputs is skipped
+    pipeline.run_sql(store, "int_consent_timeline", base | {"as_of": "2025-02-11T00:00:00+00:00"})
+    assert runs == [] and store.version("int_consent_timeline") == version
+    # a new consent event: recomputed
+    events = store.read("consent_events")
+    store.append("consent_events", events.slice(0, 1).set_column(0, "event_id", pa.array(["ce-late"])))
+    pipeline.run_sql(store, "int_consent_timeline", base)
+    assert runs == ["int_consent_timeline"] and store.version("int_consent_timeline") == version + 1
+    # the table written by someone else since: recomputed
+    runs.clear()
+    store.append("int_consent_timeline", store.read("int_consent_timeline").slice(0, 0))
+    pipeline.run_sql(store, "int_consent_timeline", base)
+    assert runs == ["int_consent_timeline"]

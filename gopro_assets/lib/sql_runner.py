@@ -11,7 +11,9 @@ extension cannot be downloaded here. Run settings reach the SQL as DuckDB variab
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -281,6 +283,46 @@ def model_input_versions(store: DeltaStore, model: SqlModel, variables: dict) ->
         previous = _previous_partition(model, variables)
         versions[model.name] = unchanged_since(store, model.name, *previous) if previous else store.version(model.name)
     return versions
+
+
+# -- skipping an unpartitioned model whose inputs did not change ----------------------------
+# Bookkeeping table: for each unpartitioned model, what its table was last computed from.
+MODEL_RUNS = "model_runs"
+MODEL_RUNS_SCHEMA = pa.schema([("model", pa.string()), ("fingerprint", pa.string()), ("output_version", pa.int64())])
+_GETVARIABLE = re.compile(r"getvariable\(\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*\)")
+
+
+def run_fingerprint(store: DeltaStore, model: SqlModel, variables: dict, versions: dict | None = None) -> str:
+    """What a run of ``model`` depends on: its SQL and macros, the money columns it casts,
+    the Delta version of every input (``model_input_versions``) and the run variables its
+    SQL reads (``as_of`` changes every night but most models never read it). Two runs
+    with the same fingerprint compute the same rows: the models are deterministic SQL.
+    ``versions``: the input versions a connection pinned (default: the current ones)."""
+    from gopro_assets.settings import start_date
+
+    effective = {"first_month": start_date().strftime("%Y-%m")} | variables  # as connect() sets them
+    code = hashlib.sha256("\0".join([model.sql, *(m.read_text() for m in sorted(MACROS_DIR.glob("*.sql")))]).encode())
+    return json.dumps({
+        "code": code.hexdigest(), "int64": sorted(model.int64_columns),
+        "inputs": versions if versions is not None else model_input_versions(store, model, variables),
+        "variables": {k: str(v) for k, v in effective.items() if k in set(_GETVARIABLE.findall(model.sql))},
+    }, sort_keys=True)
+
+
+def is_up_to_date(store: DeltaStore, model: SqlModel, fingerprint: str) -> bool:
+    """True when ``model``'s table was last computed from exactly ``fingerprint`` and
+    nothing wrote the table since: recomputing it would give the same rows."""
+    version = store.version(model.name)
+    if version is None:
+        return False
+    runs = store.read(MODEL_RUNS, schema=MODEL_RUNS_SCHEMA, filter=pc.field("model") == model.name).to_pylist()
+    return any(r["fingerprint"] == fingerprint and r["output_version"] == version for r in runs)
+
+
+def record_run(store: DeltaStore, model: SqlModel, fingerprint: str) -> None:
+    """Remember that ``model``'s table (as it is now) was computed from ``fingerprint``."""
+    row = {"model": model.name, "fingerprint": fingerprint, "output_version": store.version(model.name)}
+    store.upsert(MODEL_RUNS, pa.Table.from_pylist([row], schema=MODEL_RUNS_SCHEMA), key=["model"])
 
 
 def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> duckdb.DuckDBPyConnection:
