@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skip(reason="unfinished at the end of the session: runs
 
 import crash_harness as ch
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytestmark, pytest.mark.integration]
 
 REFUSAL = "another materialize run is in progress (run id "
 # Steps in the lake_writer pool (gopro_assets/concurrency.py) that both runs execute.
