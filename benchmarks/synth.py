@@ -172,7 +172,7 @@ class World:
         sub, r = self.subscribers(), self.r
         s, invited = sub["s"], sub["invited"]
         us = sub["country"] == 0
-        p_in = np.where(invited >= 0, np.where(us, 0.90, 0.60), 0.05)  # 5 % of the uninvited opt in anyway
+        p_in = np.where(invited >= 0, np.where(us, 0.93, 0.60), 0.05)  # 5 % of the uninvited opt in anyway
         opts_in = r.u("opt_in", s) < p_in
         anchor = np.where(invited >= 0, invited, sub["subscribed"])
         t1 = anchor + r.between("t1", s, 600, 20 * DAY_S)
@@ -291,7 +291,7 @@ class World:
         tier, a capped activity deal for unpublished hd and better, and a flat-fee deal."""
         sp = self.spec
         ends = self.month_ends()
-        cap = max(10, sp.clips_per_year // 300)  # minutes per batch: binding for deal B
+        cap = max(10, sp.clips_per_year // 120)  # minutes per batch: binding for deal B after its first batches
         fee = max(1000, sp.clips_per_year * 3)
         signed = (datetime(sp.start.year, sp.start.month, 1, tzinfo=UTC) - timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -309,7 +309,7 @@ class World:
                           "unpublished_only": True, "min_duration_s": 8}, "batches": batches(max_minutes=cap)},
             {"deal_id": "D-SYN-C", "buyer_id": "northwind-robotics", "buyer_name": "Northwind Robotics", "signed_at": signed,
              "pricing": {"model": "flat_fee"},
-             "criteria": {"min_short_side_px": 720, "min_fps": 25, "activities": ["drive", "bike", "skate", "hike"],
+             "criteria": {"min_short_side_px": 720, "min_fps": 25, "activities": ["drive", "bike", "skate", "hike", "surf"],
                           "min_duration_s": 5}, "batches": batches(fee_cents=fee)},
         ]
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from gopro_assets.lib.storage import is_s3, storage_options_for
@@ -30,6 +30,29 @@ def sql_literal(value) -> str:
 
 def in_list(column: str, values: Sequence) -> str:
     return f"{column} IN ({', '.join(sql_literal(v) for v in values)})"
+
+
+def key_range(data: pa.Table, key: Sequence[str]) -> str:
+    """`` AND t.k >= min AND t.k <= max`` for each string or integer key column of ``data``.
+
+    Implied by ``t.k = s.k``, so a MERGE matches the same rows, but delta-rs can then skip
+    the target files whose min/max statistics lie outside the range instead of scanning
+    every file of the table: a night's new uploads (time-ordered ids) MERGE into a year of
+    uploads in 0.05 s instead of 1.2 s for 2M rows (docs/PERFORMANCE.md).
+    """
+    import pyarrow.compute as pc
+
+    out = []
+    for k in key:
+        column = data.column(k)
+        if not (pa.types.is_string(column.type) or pa.types.is_integer(column.type)):
+            continue
+        bounds = pc.min_max(column)
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        if lo is None or hi is None:
+            continue
+        out.append(f" AND t.{k} >= {sql_literal(lo)} AND t.{k} <= {sql_literal(hi)}")
+    return "".join(out)
 
 
 # Bounded retries of a Delta commit that lost a race (CommitFailedError), with backoff.
@@ -100,15 +123,39 @@ class DeltaStore:
         filter: pads.Expression | None = None,
         schema: pa.Schema | None = None,
         version: int | None = None,
+        prune: str | None = None,
     ) -> pa.Table:
-        """The table's rows; an empty table of ``schema`` when it does not exist yet."""
-        ds = self.dataset(table, version)
+        """The table's rows; an empty table of ``schema`` when it does not exist yet.
+
+        ``prune``: an SQL predicate implied by ``filter`` (``"upload_day >= '2025-03-01'"``)
+        with which deltalake skips the files that cannot match while it reads the log,
+        before building one dataset fragment per file (about 10 ms each: most of a
+        one-day read of a table partitioned by day). ``filter`` still selects the rows.
+        """
+        ds = self._pruned_dataset(table, prune, version) if prune else self.dataset(table, version)
         if ds is None:
             if schema is None:
                 raise FileNotFoundError(f"Delta table {table!r} does not exist in {self.root}")
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
         return ds.to_table(columns=columns, filter=filter)
+
+    def files(self, table: str, prune: str | None = None, version: int | None = None) -> list[str]:
+        """The data files of the table (at ``version``) that may hold rows matching the SQL
+        predicate ``prune`` (all of them without one), sorted; [] when it does not exist."""
+        ds = self._pruned_dataset(table, prune, version) if prune else self.dataset(table, version)
+        return sorted(ds.files) if ds is not None else []
+
+    def _pruned_dataset(self, table: str, predicate: str, version: int | None = None) -> pads.Dataset | None:
+        """The dataset of the files that may hold rows matching ``predicate`` (a superset:
+        callers still filter the rows), or the whole table's if deltalake cannot use it."""
+        dt = self.table(table, version)
+        if dt is None:
+            return None
+        try:
+            return dt.to_pyarrow_dataset(file_pruning_predicate=predicate)
+        except Exception:  # noqa: BLE001 - a predicate deltalake does not parse: no pruning
+            return self.dataset(table, version)
 
     # -- writes ---------------------------------------------------------------
     def _write(self, table: str, data: pa.Table, **kwargs) -> None:
@@ -134,7 +181,8 @@ class DeltaStore:
     def unchanged(self, table: str, data: pa.Table, predicate: str | None = None) -> bool:
         """True when the rows of ``table`` matching ``predicate`` (all rows when None) are
         exactly ``data`` as a multiset, with the same column names and types."""
-        ds = self.dataset(table)
+        # only the files that may hold such rows (a one-day partition of a daily table)
+        ds = self._pruned_dataset(table, predicate) if predicate else self.dataset(table)
         if ds is None:
             return False
         current = {f.name: f.type for f in ds.schema}
@@ -156,16 +204,19 @@ class DeltaStore:
         finally:
             con.close()
 
-    def overwrite(self, table: str, data: pa.Table, partition_by: list[str] | None = None) -> bool:
+    def overwrite(self, table: str, data: pa.Table, partition_by: list[str] | None = None,
+                  commit_metadata: dict[str, str] | None = None) -> bool:
         """Replace the whole table (schema included) in one commit.
 
         A write that would not change the content is skipped: re-runs leave the table at
         the same Delta version, so versions recorded elsewhere (audit, explain) stay true.
-        Returns whether a commit was made.
+        Returns whether a commit was made. ``commit_metadata`` goes into the commit's
+        info (``DeltaTable.history``).
         """
         if self.unchanged(table, data):
             return False
-        self._write(table, data, mode="overwrite", schema_mode="overwrite", partition_by=partition_by)
+        extra = {"commit_properties": CommitProperties(custom_metadata=commit_metadata)} if commit_metadata else {}
+        self._write(table, data, mode="overwrite", schema_mode="overwrite", partition_by=partition_by, **extra)
         return True
 
     def replace_where(self, table: str, data: pa.Table, predicate: str, partition_by: list[str] | None = None) -> bool:
@@ -201,7 +252,7 @@ class DeltaStore:
         if dt is None:
             self._write(table, data, mode="append")
             return
-        on = " AND ".join(f"t.{k} = s.{k}" for k in key)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in key) + key_range(data, key)
         (
             dt.merge(data, predicate=on, source_alias="s", target_alias="t", merge_schema=merge_schema)
             .when_matched_update_all(predicate=update_when)

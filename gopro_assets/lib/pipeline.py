@@ -16,8 +16,8 @@ from gopro_assets.lib import deliveries, landing
 from gopro_assets.lib.delta_store import DeltaStore
 from gopro_assets.lib.ingest import INGEST_ORDER, ingest_deals, ingest_kind, known_subscriber_validator
 from gopro_assets.lib.inventory import refresh_inventory
-from gopro_assets.lib.sql_runner import (SQL_ROOT, connect_for_model, discover, is_up_to_date, record_run, run_fingerprint,
-                                         run_model)
+from gopro_assets.lib.sql_runner import (FINGERPRINT_KEY, SQL_ROOT, connect_for_model, discover, is_up_to_date,
+                                         run_fingerprint, run_model)
 from gopro_assets.lib.storage import FileRoot
 
 def _months(first: date, through: date) -> list[date]:
@@ -105,8 +105,9 @@ def run_sql(store: DeltaStore, name: str, variables: dict) -> int:
     result = run_model(con, model)
     con.close()
     if column is None:
-        store.overwrite(name, result)
-        record_run(store, model, run_fingerprint(store, model, variables, pinned))
+        # recorded in the commit, for is_up_to_date (a write that changes nothing is skipped,
+        # and then the next run recomputes once more)
+        store.overwrite(name, result, commit_metadata={FINGERPRINT_KEY: run_fingerprint(store, model, variables, pinned)})
     elif "month" in variables:
         store.replace_where(name, result, f"{column} = '{variables['month']}'")
     else:

@@ -25,7 +25,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from gopro_assets.lib.delta_store import DeltaStore
+from gopro_assets.lib.delta_store import DeltaStore, sql_literal
 from gopro_assets.lib.storage import is_s3
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "dbt_like_sql"
@@ -253,19 +253,33 @@ def unchanged_since(store: DeltaStore, table: str, column: str, value: str) -> i
     if dt is None:
         return None
     flt = pc.field(column) == value
+    # Only the files that may hold those rows are read, and a version whose such files are
+    # the very files of now (data files never change) holds the same rows without reading
+    # them: walking back over the other months' commits costs a log read each instead of
+    # comparing every row (a minute per month for a million subscribers).
+    prune = f"{column} = {sql_literal(value)}"
 
     def rows(version: int) -> list[str]:
         return sorted(json.dumps(r, sort_keys=True, default=str)
-                      for r in store.read(table, filter=flt, version=version).to_pylist())
+                      for r in store.read(table, filter=flt, version=version, prune=prune).to_pylist())
+
+    def count(version: int) -> int:
+        return store.read(table, columns=[column], filter=flt, version=version, prune=prune).num_rows
 
     version = dt.version()
-    now = rows(version)
-    if not now:
+    now_count = count(version)
+    if not now_count:
         return None
+    now_files, now = store.files(table, prune, version), None
     while version > 0:
         try:
-            if rows(version - 1) != now:
-                break
+            if store.files(table, prune, version - 1) != now_files:
+                # different files: the same rows only if as many and equal one by one
+                if count(version - 1) != now_count:
+                    break
+                now = now if now is not None else rows(dt.version())
+                if rows(version - 1) != now:
+                    break
         except Exception:  # noqa: BLE001 - an older version vacuumed away or of another schema
             break
         version -= 1
@@ -286,9 +300,8 @@ def model_input_versions(store: DeltaStore, model: SqlModel, variables: dict) ->
 
 
 # -- skipping an unpartitioned model whose inputs did not change ----------------------------
-# Bookkeeping table: for each unpartitioned model, what its table was last computed from.
-MODEL_RUNS = "model_runs"
-MODEL_RUNS_SCHEMA = pa.schema([("model", pa.string()), ("fingerprint", pa.string()), ("output_version", pa.int64())])
+# Commit metadata key under which a model's table records what it was computed from.
+FINGERPRINT_KEY = "gopro.model_fingerprint"
 _GETVARIABLE = re.compile(r"getvariable\(\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*\)")
 
 
@@ -310,19 +323,15 @@ def run_fingerprint(store: DeltaStore, model: SqlModel, variables: dict, version
 
 
 def is_up_to_date(store: DeltaStore, model: SqlModel, fingerprint: str) -> bool:
-    """True when ``model``'s table was last computed from exactly ``fingerprint`` and
-    nothing wrote the table since: recomputing it would give the same rows."""
-    version = store.version(model.name)
-    if version is None:
+    """True when the last commit of ``model``'s table wrote what a run with ``fingerprint``
+    computes (the fingerprint is recorded in that commit's metadata, see
+    ``DeltaStore.overwrite``): recomputing it would give the same rows. A table last
+    written by anything else (or not at all) is not up to date."""
+    dt = store.table(model.name)
+    if dt is None:
         return False
-    runs = store.read(MODEL_RUNS, schema=MODEL_RUNS_SCHEMA, filter=pc.field("model") == model.name).to_pylist()
-    return any(r["fingerprint"] == fingerprint and r["output_version"] == version for r in runs)
-
-
-def record_run(store: DeltaStore, model: SqlModel, fingerprint: str) -> None:
-    """Remember that ``model``'s table (as it is now) was computed from ``fingerprint``."""
-    row = {"model": model.name, "fingerprint": fingerprint, "output_version": store.version(model.name)}
-    store.upsert(MODEL_RUNS, pa.Table.from_pylist([row], schema=MODEL_RUNS_SCHEMA), key=["model"])
+    last = dt.history(1)
+    return bool(last) and last[0].get(FINGERPRINT_KEY) == fingerprint
 
 
 def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> duckdb.DuckDBPyConnection:
