@@ -37,11 +37,12 @@ def test_write_retries_a_lost_commit_race_then_gives_up(tmp_path, monkeypatch):
             raise CommitFailedError("Commit failed: a concurrent transactions added new data.")
         return real(*args, **kwargs)
 
+    store = DeltaStore(str(tmp_path / "lake"))
+    store.append("t", pa.Table.from_pylist([{"day": "d0", "i": 0}], schema=SCHEMA))
     monkeypatch.setattr(delta_store, "write_deltalake", flaky)
     monkeypatch.setattr(delta_store.time, "sleep", lambda s: None)
-    store = DeltaStore(str(tmp_path / "lake"))
     store.append("t", pa.Table.from_pylist([{"day": "d1", "i": 1}], schema=SCHEMA))
-    assert len(calls) == 3 and store.read("t").num_rows == 1  # two lost races, then one commit
+    assert len(calls) == 3 and store.read("t").num_rows == 2  # two lost races, then one commit
 
     def always(*args, **kwargs):
         calls.append("x")
@@ -79,6 +80,36 @@ def test_concurrent_replace_where_on_same_and_other_partitions(tmp_path):
         assert len(values) == 3, (day, values)  # one writer's last rows, never two writers' rows
         assert len({v // 100 for v in values}) == 1 and len({(v // 10) % 10 for v in values}) == 1
     assert sorted(by_day["d2"]) == [320, 321, 322] and sorted(by_day["d3"]) == [420, 421, 422]
+
+
+def _first_write(args) -> None:
+    root, operation, barrier = args
+    store = DeltaStore(root)
+    rows = pa.Table.from_pylist([{"day": "d1", "i": i} for i in range(3)], schema=SCHEMA)
+    barrier.wait()  # both writers find no table, then write at once
+    if operation == "replace_where":
+        store.replace_where("t", rows, "day = 'd1'", partition_by=["day"])
+    elif operation == "overwrite":
+        store.overwrite("t", rows)
+    elif operation == "upsert":
+        store.upsert("t", rows, key=["i"])
+    else:
+        store.insert_new("t", rows, key=["i"])
+
+
+@pytest.mark.parametrize("operation", ["replace_where", "overwrite", "upsert", "insert_new"])
+def test_two_writers_creating_the_same_table_keep_each_row_once(tmp_path, operation):
+    """delta-rs rebases a losing first commit onto the winner's version 0 without a
+    conflict, which once left a racing day of consent_snapshots twice (two CLIs started
+    together). DeltaStore creates tables empty first, so the writes conflict and retry."""
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(4):
+        root = str(tmp_path / f"lake{attempt}")
+        with ctx.Manager() as manager:
+            barrier = manager.Barrier(2)
+            with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+                list(pool.map(_first_write, [(root, operation, barrier)] * 2))
+        assert sorted(r["i"] for r in DeltaStore(root).read("t").to_pylist()) == [0, 1, 2], attempt
 
 
 # -- parallel partition runs through Dagster -------------------------------------------

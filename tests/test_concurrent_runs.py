@@ -14,11 +14,9 @@ from datetime import date, timedelta
 
 import pytest
 
-pytestmark = pytest.mark.skip(reason="unfinished at the end of the session: runs too long on a loaded machine; see the issue note for #7")
-
 import crash_harness as ch
 
-pytestmark = [pytestmark, pytest.mark.integration]
+pytestmark = pytest.mark.integration
 
 REFUSAL = "another materialize run is in progress (run id "
 # Steps in the lake_writer pool (gopro_assets/concurrency.py) that both runs execute.

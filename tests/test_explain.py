@@ -144,7 +144,9 @@ def test_the_statement_row_records_its_input_versions(lake):
     assert set(jan) == set(feb) == inputs | {"revenue_share_statements"}
     assert all(jan[t] == lake.version(t) for t in inputs)
     assert jan["revenue_share_statements"] is None  # nothing before January
-    assert feb["revenue_share_statements"] == 0  # January was written in version 0 and is unchanged since
+    # version 0 creates the table empty (DeltaStore._create_if_missing); January was
+    # written in version 1 and is unchanged since
+    assert feb["revenue_share_statements"] == 1
     assert rows[("2025-01", "s1")]["min_payout_cents"] == 1000
     # Re-running a month with nothing changed commits nothing: versions stay put.
     before = lake.version("revenue_share_statements")
@@ -161,18 +163,18 @@ def test_explain_refuses_what_does_not_add_up(lake):
     with pytest.raises(ExplainError, match="versions 0.."):
         explain(lake, "s1", "2025-01", as_of_version=999)
     # A statement row edited by hand no longer matches its inputs: explain says so.
-    table = lake.read("revenue_share_statements")
+    table, before_edit = lake.read("revenue_share_statements"), lake.version("revenue_share_statements")
     rows = [r | {"earned_cents": r["earned_cents"] + 1, "total_cents": r["total_cents"] + 1,
                  "carried_forward_cents": r["carried_forward_cents"] + 1}
             if (r["statement_month"], r["subscriber_id"]) == ("2025-01", "s2") else r for r in table.to_pylist()]
     lake.overwrite("revenue_share_statements", pa.Table.from_pylist(rows, schema=table.schema))
     with pytest.raises(ExplainMismatch, match="earned 409 != 408"):
         explain(lake, "s2", "2025-01")
-    assert explain(lake, "s2", "2025-01", as_of_version=0).earned_cents == 408  # the version before the edit
+    assert explain(lake, "s2", "2025-01", as_of_version=before_edit).earned_cents == 408  # the version before the edit
     # Time travel needs the old version's files: once VACUUM has removed them, explain says so.
     lake.table("revenue_share_statements").vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
-    with pytest.raises(ExplainError, match="cannot read revenue_share_statements at Delta version 0"):
-        explain(lake, "s2", "2025-01", as_of_version=0)
+    with pytest.raises(ExplainError, match=f"cannot read revenue_share_statements at Delta version {before_edit}"):
+        explain(lake, "s2", "2025-01", as_of_version=before_edit)
 
 
 def test_cents_text():

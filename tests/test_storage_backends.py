@@ -72,20 +72,22 @@ def test_delta_store_writes_on_each_backend(storage_root):
     store = DeltaStore(storage_root.uri("lake"))
     rows = [{"k": "a", "day": "d1", "v": 1}, {"k": "b", "day": "d1", "v": 2}, {"k": "c", "day": "d2", "v": 3}]
     assert store.replace_where("t", pa.Table.from_pylist(rows, schema=SCHEMA), "day IN ('d1', 'd2')", partition_by=["day"])
-    assert store.version("t") == 0 and store.table("t").metadata().partition_columns == ["day"]
+    # version 0 creates the table empty (no racing first writers can double rows), 1 holds them
+    assert store.version("t") == 1 and store.table("t").metadata().partition_columns == ["day"]
+    assert store.read("t", version=0).num_rows == 0
 
     # replace_where: only the matching rows are replaced, in one commit.
     d1 = pa.Table.from_pylist([{"k": "a", "day": "d1", "v": 10}], schema=SCHEMA)
     assert store.replace_where("t", d1, "day = 'd1'")
     assert sorted((r["k"], r["v"]) for r in store.read("t").to_pylist()) == [("a", 10), ("c", 3)]
-    assert store.version("t") == 1
+    assert store.version("t") == 2
 
     # Unchanged content is not rewritten (the version stays), for replace_where and overwrite.
     assert not store.replace_where("t", d1, "day = 'd1'")
-    assert store.version("t") == 1
+    assert store.version("t") == 2
     whole = store.read("t")
     assert not store.overwrite("t", whole)
-    assert store.version("t") == 1
+    assert store.version("t") == 2
 
     # upsert: new keys inserted, matched rows updated only when the predicate holds.
     incoming = pa.Table.from_pylist([{"k": "a", "day": "d1", "v": 5}, {"k": "z", "day": "d3", "v": 7}], schema=SCHEMA)
@@ -95,7 +97,7 @@ def test_delta_store_writes_on_each_backend(storage_root):
     assert sorted((r["k"], r["v"]) for r in store.read("t").to_pylist()) == [("a", 50), ("c", 3), ("z", 7)]
 
     # Time travel and maintenance work on the backend too.
-    assert store.read("t", version=1).num_rows == 2
+    assert store.read("t", version=2).num_rows == 2
     assert store.optimize_and_vacuum("t") is not None
     assert sorted((r["k"], r["v"]) for r in store.read("t").to_pylist()) == [("a", 50), ("c", 3), ("z", 7)]
 
@@ -178,8 +180,9 @@ def test_lake_maintenance_job_compacts_every_table_on_each_backend(storage_root)
                                   exports=storage_root.uri("exports"))
     job = dg.Definitions(jobs=[lake_maintenance_job],
                          resources={"lakehouse": lakehouse, "s3": s3_resource_from_env()}).resolve_job_def(lake_maintenance_job.name)
-    # delivered_batches pins alpha at version 0 (as the R12 audit check reads it back).
-    store.overwrite("delivered_batches", pa.Table.from_pylist([{"input_versions": json.dumps({"alpha": 0})}]))
+    # delivered_batches pins alpha at version 1, its first rows (version 0 created it
+    # empty), as the R12 audit check reads it back.
+    store.overwrite("delivered_batches", pa.Table.from_pylist([{"input_versions": json.dumps({"alpha": 1})}]))
     result = job.execute_in_process(run_config={"ops": {"optimize_and_vacuum_lake": {"config": {"retention_hours": 0}}}})
     assert result.success
     summary = result.output_for_node("optimize_and_vacuum_lake")
@@ -189,6 +192,6 @@ def test_lake_maintenance_job_compacts_every_table_on_each_backend(storage_root)
     assert len(store.table("alpha").file_uris()) == 1
     # beta was vacuumed (its first version's file is gone); pinned alpha was not.
     assert (summary["alpha"]["vacuumed"], summary["beta"]["vacuumed"]) == (False, True)
-    assert store.read("alpha", version=0).num_rows == 1
+    assert store.read("alpha", version=1).num_rows == 1
     with pytest.raises(Exception):
-        store.read("beta", version=0)
+        store.read("beta", version=1)

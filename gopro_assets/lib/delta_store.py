@@ -58,6 +58,19 @@ def key_range(data: pa.Table, key: Sequence[str]) -> str:
 # Bounded retries of a Delta commit that lost a race (CommitFailedError), with backoff.
 COMMIT_RETRIES = 5
 
+
+def _with_commit_retries(commit):
+    """Run ``commit`` (a whole read-modify-commit against the latest snapshot) again when
+    it lost a race to another writer; a failed commit wrote nothing visible."""
+    for attempt in range(COMMIT_RETRIES + 1):
+        try:
+            return commit()
+        except CommitFailedError:
+            if attempt == COMMIT_RETRIES:
+                raise
+            time.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
 # Arrow datasets by (table uri, version, files): see DeltaStore.dataset.
 _DATASETS: OrderedDict[tuple, pads.Dataset] = OrderedDict()
 _DATASET_CACHE_SIZE = 64
@@ -164,19 +177,30 @@ class DeltaStore:
         # writers replacing the same partition) fails the commit without writing anything,
         # and redoing the write against the new snapshot is correct for every mode used
         # here (a predicate overwrite is re-evaluated, an append was not applied).
-        for attempt in range(COMMIT_RETRIES + 1):
-            try:
-                write_deltalake(
-                    self.uri(table),
-                    data,
-                    storage_options=self.storage_options or None,
-                    **kwargs,
-                )
-                return
-            except CommitFailedError:
-                if attempt == COMMIT_RETRIES:
-                    raise
-                time.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+        self._create_if_missing(table, data.schema, kwargs.get("partition_by"))
+        _with_commit_retries(lambda: write_deltalake(
+            self.uri(table), data, storage_options=self.storage_options or None, **kwargs))
+
+    def _create_if_missing(self, table: str, schema: pa.Schema, partition_by: list[str] | None) -> bool:
+        """Create ``table`` empty when it does not exist; True when this call created it.
+
+        Every write then lands on an existing table. Two writers that both find no table
+        and both write their rows as its first commit are *not* a conflict for delta-rs:
+        the loser is rebased onto the winner's version 0 and both sets of rows stay
+        (measured: two racing ``replace_where`` of the same day left every row twice). An
+        empty first commit has no rows to double; the later writes see each other's files
+        and conflict as they should.
+        """
+        if self.exists(table):
+            return False
+        try:
+            write_deltalake(self.uri(table), schema.empty_table(), mode="append", partition_by=partition_by,
+                            storage_options=self.storage_options or None)
+            return True
+        except Exception:  # noqa: BLE001 - another writer created it first: fine
+            if self.exists(table):
+                return False
+            raise
 
     def unchanged(self, table: str, data: pa.Table, predicate: str | None = None) -> bool:
         """True when the rows of ``table`` matching ``predicate`` (all rows when None) are
@@ -216,6 +240,12 @@ class DeltaStore:
         if self.unchanged(table, data):
             return False
         extra = {"commit_properties": CommitProperties(custom_metadata=commit_metadata)} if commit_metadata else {}
+        self._create_if_missing(table, data.schema, partition_by)
+        if not self.table(table).file_uris():
+            # An overwrite of a table without files removes nothing, so two racing writers
+            # would both commit and leave their rows twice; a predicate makes delta-rs
+            # check the other's added files against it, and the later one conflicts.
+            extra["predicate"] = "true"
         self._write(table, data, mode="overwrite", schema_mode="overwrite", partition_by=partition_by, **extra)
         return True
 
@@ -225,13 +255,9 @@ class DeltaStore:
         Used for partition overwrites: re-running a partition gives the same rows, and an
         unchanged partition is not rewritten at all. Returns whether a commit was made.
         """
-        if not self.exists(table):
-            # Overwrite (not append) by predicate: a concurrent writer creating the table
-            # with the same rows makes this a conflict and a retry, never a duplicate.
-            self._write(table, data, mode="overwrite", predicate=predicate, partition_by=partition_by)
-            return True
+        created = self._create_if_missing(table, data.schema, partition_by)
         if self.unchanged(table, data, predicate):
-            return False
+            return created
         self._write(table, data, mode="overwrite", predicate=predicate)
         return True
 
@@ -248,17 +274,14 @@ class DeltaStore:
         """MERGE ``data`` by ``key``: insert new keys, update matched rows when ``update_when``
         (a predicate on ``s``/``t``) holds, or always when it is None. ``merge_schema`` adds
         columns of ``data`` the table does not have yet (older rows read them as null)."""
-        dt = self.table(table)
-        if dt is None:
-            self._write(table, data, mode="append")
-            return
+        self._create_if_missing(table, data.schema, None)
         on = " AND ".join(f"t.{k} = s.{k}" for k in key) + key_range(data, key)
-        (
-            dt.merge(data, predicate=on, source_alias="s", target_alias="t", merge_schema=merge_schema)
+        _with_commit_retries(lambda: (
+            self.table(table).merge(data, predicate=on, source_alias="s", target_alias="t", merge_schema=merge_schema)
             .when_matched_update_all(predicate=update_when)
             .when_not_matched_insert_all()
             .execute()
-        )
+        ))
 
     def insert_new(self, table: str, data: pa.Table, key: Sequence[str]) -> int:
         """Insert the rows of ``data`` whose ``key`` is not in ``table`` yet, in one commit
@@ -268,22 +291,14 @@ class DeltaStore:
         later commit conflicts, and its retry finds the key and inserts nothing. Markers
         that must exist once (``delivered_batches``) are written this way.
         """
-        if not self.exists(table):
-            self._write(table, data.schema.empty_table(), mode="append")
+        self._create_if_missing(table, data.schema, None)
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
-        for attempt in range(COMMIT_RETRIES + 1):
-            try:
-                metrics = (
-                    self.table(table).merge(data, predicate=on, source_alias="s", target_alias="t")
-                    .when_not_matched_insert_all()
-                    .execute()
-                )
-                return int(metrics.get("num_target_rows_inserted", 0))
-            except CommitFailedError:
-                if attempt == COMMIT_RETRIES:
-                    raise
-                time.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+        metrics = _with_commit_retries(lambda: (
+            self.table(table).merge(data, predicate=on, source_alias="s", target_alias="t")
+            .when_not_matched_insert_all()
+            .execute()
+        ))
+        return int(metrics.get("num_target_rows_inserted", 0))
 
     def optimize_and_vacuum(self, table: str, retention_hours: int = 168) -> dict:
         dt = self.table(table)
