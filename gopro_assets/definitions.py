@@ -1,7 +1,5 @@
 """The code location: every domain's assets, checks, schedules and sensors in one Definitions."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from gopro_assets import automation, maintenance

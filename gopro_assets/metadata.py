@@ -35,3 +35,21 @@ def table_metadata(store: DeltaStore, table: str, docs: dict[str, str] | None = 
         "delta_version": dg.MetadataValue.int(dt.version()),
         **extra,
     }
+
+
+# Kept out of the materializations of a run over many partitions (see per_partition).
+_BULKY_KEYS = ("dagster/column_schema", "dagster/column_lineage")
+
+
+def per_partition(context: dg.AssetExecutionContext, metadata: dict) -> dict:
+    """The metadata to record for a partitioned asset's run.
+
+    Dagster copies a run's metadata onto the materialization of every partition it covers:
+    a catch-up over ~690 days recorded 690 copies of each column schema and lineage, and
+    SQLite took over twice as long to store them (docs/PERFORMANCE.md). A run over several
+    partitions therefore records the small figures only; the column schema stays on the
+    asset's definition (its spec metadata), and one-day runs record everything.
+    """
+    if len(context.partition_keys) <= 1:
+        return metadata
+    return {k: v for k, v in metadata.items() if k not in _BULKY_KEYS}

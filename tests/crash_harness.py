@@ -408,12 +408,27 @@ def crash_chain(lake: Lake, clean_lake: Lake, clean: dict, clean_run: Attempt, k
 
 SCHEDULED_RUN = """
 import sys
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import dagster as dg
 
 from gopro_assets import automation
 from gopro_assets.definitions import defs
+from gopro_assets.ingestion import assets as ingestion_assets
+
+if len(sys.argv) > 2:
+    # Test hook, not production code: the run's first ingestion step waits until the test
+    # creates this file, so the run is surely in progress while the test looks at it.
+    gate, ingest_kind = Path(sys.argv[2]), ingestion_assets.ingest_kind
+
+    def held_ingest_kind(*args, **kwargs):
+        while not gate.exists():
+            time.sleep(0.1)
+        return ingest_kind(*args, **kwargs)
+
+    ingestion_assets.ingest_kind = held_ingest_kind
 
 day = datetime.fromisoformat(sys.argv[1]).replace(tzinfo=timezone.utc)
 at = day + timedelta(days=1, hours=10)  # 02:00 in Los Angeles the next day
@@ -429,18 +444,26 @@ sys.exit(0 if result.success else 1)
 """
 
 
-def start_scheduled(lake: Lake, day: str = THROUGH) -> tuple[subprocess.Popen, Path]:
+def start_scheduled(lake: Lake, day: str = THROUGH, hold: Path | None = None) -> tuple[subprocess.Popen, Path]:
     """The nightly schedule's tick for ``day``, run like the daemon runs it: the schedule
-    decides the run request, the run executes nightly_job in process on the instance."""
+    decides the run request, the run executes nightly_job in process on the instance.
+    With ``hold``, its ingestion waits until that file exists."""
     from gopro_assets.concurrency import DAGSTER_YAML
 
     lake.home.mkdir(parents=True, exist_ok=True)  # the deployment's instance, as the CLI writes it
     if not (lake.home / "dagster.yaml").exists():
         (lake.home / "dagster.yaml").write_text(DAGSTER_YAML)
+    # Create and migrate the instance's SQLite storages here, once: two processes opening a
+    # fresh home at once (the run and wait_for_run) can break its schema ("more than one
+    # head present"), which is why the CLI opens it under a lock (cli._open_instance).
+    with instance(lake) as inst:
+        inst.get_runs(limit=1)
+        inst.event_log_storage.get_pool_limits()
     log_path = lake.root / f"scheduled-{time.time_ns()}.log"
     out = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-c", SCHEDULED_RUN, day], env=lake.env(), cwd=lake.root,
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", SCHEDULED_RUN, day, *([str(hold)] if hold else [])],
+                            env=lake.env(), cwd=lake.root, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     out.close()
     return proc, log_path
 

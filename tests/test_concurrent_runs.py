@@ -64,16 +64,19 @@ def test_two_materialize_started_together_end_like_one_run(landing, clean, tmp_p
 
 def test_materialize_refuses_while_a_scheduled_run_is_in_progress(landing, tmp_path):
     lake = ch.Lake(tmp_path, landing)
-    scheduled, scheduled_log = ch.start_scheduled(lake)
+    gate = tmp_path / "let-the-scheduled-run-go-on"
+    scheduled, scheduled_log = ch.start_scheduled(lake, hold=gate)
     try:
         run = ch.wait_for_run(lake, lambda r: r.tags.get("dagster/schedule_name") == "nightly_schedule"
                               and r.status.value == "STARTED")
         attempt = ch.run(lake, timeout=300)
+        gate.touch()
         assert attempt.returncode == 3, attempt.log[-3000:]
         assert REFUSAL + run.run_id in attempt.log, attempt.log[-2000:]
         assert "schedule nightly_schedule" in attempt.log
         assert not any(line.startswith("[") and "] [1/" in line for line in attempt.log.splitlines())  # no run started
     finally:
+        gate.touch()
         assert scheduled.wait(timeout=900) == 0, scheduled_log.read_text()[-3000:]
         ch.kill_group(scheduled)
 

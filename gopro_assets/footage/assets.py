@@ -9,7 +9,7 @@ import dagster as dg
 
 from gopro_assets.lib.inventory import FOOTAGE_QUARANTINE_SCHEMA, INVENTORY_SCHEMA, refresh_inventory
 from gopro_assets.lib.probe import probe_many
-from gopro_assets.metadata import column_schema, table_metadata
+from gopro_assets.metadata import column_schema, per_partition, table_metadata
 from gopro_assets.partitions import START, daily_partitions, partition_days, single_run
 from gopro_assets.resources import LakehouseResource
 
@@ -84,10 +84,10 @@ def footage_inventory(context: dg.AssetExecutionContext, lakehouse: LakehouseRes
     )
     yield dg.MaterializeResult(
         asset_key="footage_inventory",
-        metadata={
+        metadata=per_partition(context, {
             **table_metadata(store, "footage_inventory", INVENTORY_DOCS),
             "partition_rows": report["rows"],
             "probed_now": report["probed_now"],
             "duplicates_in_partitions": report["duplicates"],
-        },
+        }),
     )

@@ -29,7 +29,6 @@ TABLE_DOCS = {
     "quarantine_rows": "Every bad landing row or file with its source path, position, raw text and a readable reason.",
 }
 GROUPS = {"license_deals": "licensing", "license_batches": "licensing"}
-KINDS = {"subscribers": {"pii"}}
 
 # The Arrow schema each table is written with (the column schema shown in the UI before
 # the first materialization; the materialization repeats it from the Delta log).

@@ -11,7 +11,7 @@ import dagster as dg
 
 from gopro_assets.concurrency import LAKE_WRITER_POOL
 from gopro_assets.lib.sql_runner import SQL_ROOT, SqlModel, column_lineage, connect_for_model, discover, run_model, run_tests
-from gopro_assets.metadata import table_metadata
+from gopro_assets.metadata import per_partition, table_metadata
 from gopro_assets.partitions import as_of, daily_partitions, monthly_partitions, partition_days, single_run
 from gopro_assets.resources import LakehouseResource
 
@@ -127,10 +127,10 @@ def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
                 metadata={"offending_rows": counts[test.name], "sample": dg.MetadataValue.json(failures[test.name][:20])},
                 description=test.description or None,
             )
-        yield dg.MaterializeResult(metadata={
-            **table_metadata(store, model.name, model.columns, rows_written=written),
-            "dagster/column_lineage": lineage_metadata(store, model),
-        })
+        metadata = table_metadata(store, model.name, model.columns, rows_written=written)
+        if partitions_def is None or len(context.partition_keys) <= 1:  # metadata.per_partition: not per partition
+            metadata["dagster/column_lineage"] = lineage_metadata(store, model)
+        yield dg.MaterializeResult(metadata=per_partition(context, metadata) if partitions_def else metadata)
 
     return _sql_asset
 
