@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
-import duckdb
 import pyarrow.compute as pc
 
+from gopro_assets.lib import duck
 from gopro_assets.lib.exports import check_month
 from gopro_assets.lib.privacy import redact_emails
 from gopro_assets.lib.sql_runner import SQL_ROOT, connect, load_model, run_tests
@@ -151,7 +151,7 @@ def _continuity_breaches(store, history: list[str], checks: set[str]) -> dict[st
     checks.add("revenue_share_statements.opening_balances_continue")
     if not store.exists("revenue_share_statements"):
         return {}
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("s", store.dataset("revenue_share_statements"))
     out: dict[str, list[Breach]] = {}
     for month in history:
@@ -204,7 +204,7 @@ def _built_through(store) -> tuple[str | None, date | None]:
         months = [m for m in store.read("revenue_share_statements", columns=["statement_month"]).column(0).to_pylist() if m]
         last_month = max(months, default=None)
     if store.exists("consent_snapshots"):
-        con = duckdb.connect()
+        con = duck.connect()
         con.register("c", store.dataset("consent_snapshots"))
         value = con.execute("SELECT max(snapshot_date) FROM c").fetchone()[0]
         con.close()

@@ -1,8 +1,8 @@
 """Checks on the footage inventory: one property each (R2–R4)."""
 
 import dagster as dg
-import duckdb
 
+from gopro_assets.lib import duck
 from gopro_assets.resources import LakehouseResource
 
 
@@ -10,7 +10,7 @@ def _offending(lakehouse: LakehouseResource, sql: str) -> list[dict]:
     ds = lakehouse.store().dataset("footage_inventory")
     if ds is None:
         return []
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("footage_inventory", ds)
     return con.sql(sql + " LIMIT 20").to_arrow_table().to_pylist()
 

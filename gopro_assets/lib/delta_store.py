@@ -7,17 +7,18 @@ here are idempotent (overwrite a partition, replace rows by predicate, merge by 
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from gopro_assets.lib import duck
 from gopro_assets.lib.storage import is_s3, storage_options_for
 
 
@@ -82,6 +83,11 @@ class DeltaStore:
     def __init__(self, root: str):
         self.root = root.rstrip("/")
         self.storage_options = storage_options_for(self.root)
+        # One handle per table at its latest version, brought up to date on each use:
+        # reading only the commits since costs ~1-3 ms where opening the table (replaying
+        # its log since the last checkpoint) costs 5-20 ms, and a run asks for the same
+        # tables hundreds of times (each batch's deliveries, each month's statements).
+        self._latest: dict[str, DeltaTable] = {}
 
     def __repr__(self) -> str:  # never print storage options: they hold secrets
         return f"DeltaStore({self.root!r})"
@@ -92,10 +98,27 @@ class DeltaStore:
         return f"{self.root}/{table}"
 
     def table(self, table: str, version: int | None = None) -> DeltaTable | None:
+        """The table at ``version`` (latest when None); None when it does not exist.
+
+        The latest-version handle is shared by the callers of this store: use it to read
+        or to write (a write moves it to the new version), never to load an older version.
+        """
+        if version is None:
+            dt = self._latest.get(table)
+            if dt is not None and (is_s3(self.root) or os.path.isdir(f"{self.uri(table)}/_delta_log")):
+                try:
+                    dt.update_incremental()
+                    return dt
+                except Exception:  # noqa: BLE001 - removed or rewritten under us: open it afresh
+                    pass
+            self._latest.pop(table, None)
         try:
-            return DeltaTable(self.uri(table), version=version, storage_options=self.storage_options or None)
+            dt = DeltaTable(self.uri(table), version=version, storage_options=self.storage_options or None)
         except TableNotFoundError:
             return None
+        if version is None:
+            self._latest[table] = dt
+        return dt
 
     def exists(self, table: str) -> bool:
         return self.table(table) is not None
@@ -213,7 +236,7 @@ class DeltaStore:
         if any(current.get(f.name) != f.type for f in data.schema) or len(current) != len(data.schema):
             return False
         cols = ", ".join(f'"{n}"' for n in data.schema.names)
-        con = duckdb.connect()
+        con = duck.connect()
         try:
             con.register("stored", ds)
             con.register("incoming", data)

@@ -25,6 +25,7 @@ from datetime import datetime
 
 import duckdb
 
+from gopro_assets.lib import duck
 from gopro_assets.lib.delta_store import DeltaStore
 from gopro_assets.lib.storage import FileRoot
 
@@ -80,8 +81,7 @@ def payout_reference(month: str, subscriber_id: str) -> str:
 def connect_lake(store: DeltaStore, tables=EXPORT_TABLES) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with every table of ``tables`` that exists in the lake
     registered by name (Arrow datasets of the Delta tables); missing tables are left out."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con = duck.connect()
     for table in dict.fromkeys(tables):
         ds = store.dataset(table)
         if ds is not None:

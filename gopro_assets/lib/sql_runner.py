@@ -25,6 +25,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
+from gopro_assets.lib import duck
 from gopro_assets.lib.delta_store import DeltaStore, sql_literal
 from gopro_assets.lib.storage import is_s3
 
@@ -144,8 +145,7 @@ def connect(store: DeltaStore, tables: list[str], variables: dict, empty_schemas
     ``empty_schemas`` gives a stand-in (an empty table) for an input that does not exist
     yet; ``versions`` pins inputs to Delta versions (time travel).
     """
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con = duck.connect(sorted(MACROS_DIR.glob("*.sql")))
     # Always a real ASOF join. Below this many estimated left rows DuckDB rewrites an ASOF
     # join into a nested-loop join plus arg_max, and its estimate for a join with a
     # generated range of days is tiny: consent_snapshots then compared every
@@ -153,8 +153,6 @@ def connect(store: DeltaStore, tables: list[str], variables: dict, empty_schemas
     # subscribers x 2 days; quadratic, so hours at a million subscribers). Same
     # semantics either way: the row with the greatest event_at <= t.
     con.execute("SET asof_loop_join_threshold = 0")
-    for macro in sorted(MACROS_DIR.glob("*.sql")):
-        con.execute(macro.read_text())
     for table in tables:
         version = (versions or {}).get(table)
         if _register_parquet(con, store, table, version):

@@ -3,8 +3,8 @@
 import json
 
 import dagster as dg
-import duckdb
 
+from gopro_assets.lib import duck
 from gopro_assets.lib import deliveries as lib
 from gopro_assets.lib.sql_runner import connect, fetch_arrow, query_text
 from gopro_assets.resources import LakehouseResource
@@ -13,7 +13,7 @@ from gopro_assets.resources import LakehouseResource
 @dg.asset_check(asset="deal_deliveries", blocking=True,
                 description="A clip is delivered at most once per deal (R1b: once per deal, R5).")
 def no_duplicate_delivery_within_deal(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("deal_deliveries", lakehouse.store().dataset(lib.DELIVERIES))
     dupes = con.sql("""SELECT deal_id, clip_id, count(*) AS deliveries, list(batch_id) AS batches
                        FROM deal_deliveries GROUP BY deal_id, clip_id HAVING count(*) > 1 LIMIT 20""").to_arrow_table().to_pylist()

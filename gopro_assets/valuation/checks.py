@@ -5,8 +5,8 @@ import json
 import math
 
 import dagster as dg
-import duckdb
 
+from gopro_assets.lib import duck
 from gopro_assets.lib import valuation as lib
 from gopro_assets.lib.storage import FileRoot
 from gopro_assets.resources import LakehouseResource
@@ -17,7 +17,7 @@ from gopro_assets.resources import LakehouseResource
                             "trained yet because nothing was delivered (WARN).")
 def every_inventory_clip_valued(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
     store = lakehouse.store()
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         for table in ("footage_inventory", "clip_valuations"):
             con.register(table, store.dataset(table))
