@@ -42,10 +42,10 @@ class Scale:
 SCALES = {
     # a smoke test of the scripts themselves (seconds); figures are meaningless here
     "tiny": Scale("tiny", 300, 3_000, 6, 3, (1, 1), 3, (3, 12), demo=False, batch_months=2),
-    "small": Scale("small", 20_000, 200_000, 200, 24, (40, 20), 40),
-    "medium": Scale("medium", 200_000, 2_000_000, 400, 40, (120, 60), 60),
+    "small": Scale("small", 20_000, 200_000, 1_000, 24, (40, 20), 40),
+    "medium": Scale("medium", 200_000, 2_000_000, 2_000, 40, (120, 60), 60),
     # the size: 1M subscribers, 10M clips, 12 monthly batches per deal
-    "large": Scale("large", 1_000_000, 10_000_000, 600, 40, (180, 90), 60),
+    "large": Scale("large", 1_000_000, 10_000_000, 4_000, 40, (180, 90), 60),
 }
 
 

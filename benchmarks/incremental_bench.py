@@ -75,7 +75,7 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
                f"same run, {short} days of history", round(a["wall_s"], 2), "<= 1.5x", ratio <= 1.5,
                note=f"{ratio:.2f}x; library path (unchanged money models skipped), without the valuation stage",
                detail={"steps_s": steps}),
-        Figure("incremental", f"nightly run, {long_} days of history, money models recomputed (Dagster today)",
+        Figure("incremental", f"nightly run, {long_} days of history, money models always recomputed (no fingerprint skip)",
                round(no_skip(b), 2), "s", f"same, {short} days of history", round(no_skip(a), 2), "<= 1.5x",
                no_skip(b) <= 1.5 * no_skip(a), note=f"{no_skip(b) / no_skip(a):.2f}x",
                detail={"full_recompute_s": full}),

@@ -224,3 +224,31 @@ def test_broken_money_invariant_fails_the_run_loudly(lakehouse):
         sample = failed["month_pools_equal_allocations"].metadata["sample"].value
         # pools 50 cents; allocations 50 + 7 forged cents
         assert sample == [{"pools": 50, "allocated": 57, "earned": 57}]
+
+
+def test_unchanged_sql_models_are_not_recomputed_but_still_checked(lakehouse):
+    """An unpartitioned SQL model whose inputs, code and variables are those recorded in
+    its table's last commit is not recomputed; its blocking checks still run on the stored
+    rows. A table written by anything else since is recomputed."""
+    import pyarrow as pa
+
+    store = lakehouse.store()
+    with dg.instance_for_test() as instance:
+        assert materialize(date(2025, 3, 3), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        first_runs = {r.run_id for r in instance.get_runs()}
+        revenue = store.read("batch_revenue")
+        # someone appends a forged row: the last commit no longer carries the fingerprint
+        store.append("batch_revenue", revenue.slice(0, 1))
+        assert store.read("batch_revenue").num_rows == revenue.num_rows + 1
+        assert materialize(date(2025, 3, 3), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        second = [r.run_id for r in instance.get_runs() if r.run_id not in first_runs]
+        messages = [e.user_message for run_id in second for e in instance.all_logs(run_id)]
+        skipped = {m.split(":")[0] for m in messages if "not recomputed" in m}
+        checks = [k for k in defs.resolve_asset_graph().asset_check_keys
+                  if k.asset_key.to_user_string() == "late_revocations"]
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(checks)
+    assert {"int_consent_timeline", "int_clip_exclusion_timeline", "late_revocations"} <= skipped
+    # recomputed: the forged row is gone, and so are the models reading batch_revenue
+    assert not skipped & {"batch_revenue", "revenue_share_allocations", "buyer_receivables"}
+    assert pa.Table.equals(store.read("batch_revenue").sort_by("batch_id"), revenue.sort_by("batch_id"))
+    assert checks and all(latest[k].run_id in second and latest[k].status.value == "SUCCEEDED" for k in checks)
