@@ -42,7 +42,7 @@ _BULKY_KEYS = ("dagster/column_schema", "dagster/column_lineage")
 
 
 def per_partition(context: dg.AssetExecutionContext, metadata: dict) -> dict:
-    """The metadata to record for a partitioned asset's run.
+    """The metadata to record for an asset's run.
 
     Dagster copies a run's metadata onto the materialization of every partition it covers:
     a catch-up over ~690 days recorded 690 copies of each column schema and lineage, and
@@ -50,6 +50,6 @@ def per_partition(context: dg.AssetExecutionContext, metadata: dict) -> dict:
     partitions therefore records the small figures only; the column schema stays on the
     asset's definition (its spec metadata), and one-day runs record everything.
     """
-    if len(context.partition_keys) <= 1:
+    if not context.has_partition_key_range or len(context.partition_keys) <= 1:
         return metadata
     return {k: v for k, v in metadata.items() if k not in _BULKY_KEYS}

@@ -128,7 +128,7 @@ def test_unpartitioned_model_is_skipped_only_while_its_inputs_are_unchanged(tmp_
     version = store.version("int_consent_timeline")
     runs = []
     real = sql_runner.run_model
-    monkeypatch.setattr(pipeline, "run_model", lambda con, model: runs.append(model.name) or real(con, model))
+    monkeypatch.setattr(sql_runner, "run_model", lambda con, model: runs.append(model.name) or real(con, model))
     # as_of is not read by the model: another night with the same inputs is skipped
     pipeline.run_sql(store, "int_consent_timeline", base | {"as_of": "2025-02-11T00:00:00+00:00"})
     assert runs == [] and store.version("int_consent_timeline") == version

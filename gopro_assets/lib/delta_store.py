@@ -214,7 +214,7 @@ class DeltaStore:
         empty first commit has no rows to double; the later writes see each other's files
         and conflict as they should.
         """
-        if self.exists(table):
+        if table in self._latest or self.exists(table):  # a handle is only cached for a table that exists
             return False
         try:
             write_deltalake(self.uri(table), schema.empty_table(), mode="append", partition_by=partition_by,

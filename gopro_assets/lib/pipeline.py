@@ -8,7 +8,6 @@ logic, only in orchestration.
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from fractions import Fraction
 
@@ -16,8 +15,7 @@ from gopro_assets.lib import deliveries, landing
 from gopro_assets.lib.delta_store import DeltaStore
 from gopro_assets.lib.ingest import INGEST_ORDER, ingest_deals, ingest_kind, known_subscriber_validator
 from gopro_assets.lib.inventory import refresh_inventory
-from gopro_assets.lib.sql_runner import (FINGERPRINT_KEY, SQL_ROOT, connect_for_model, discover, is_up_to_date,
-                                         run_fingerprint, run_model)
+from gopro_assets.lib.sql_runner import SQL_ROOT, connect_for_model, discover, recompute_unless_up_to_date, run_model
 from gopro_assets.lib.storage import FileRoot
 
 def _months(first: date, through: date) -> list[date]:
@@ -94,21 +92,14 @@ def run_sql(store: DeltaStore, name: str, variables: dict) -> int:
             written += result.num_rows
             del result
         return written
-    if column is None and is_up_to_date(store, model, run_fingerprint(store, model, variables)):
-        # an unpartitioned model recomputes everything (revenue, allocations from every
-        # delivery): skipped when its inputs, code and variables are those of the table's
-        # last computation, as on a night without a new batch (docs/PERFORMANCE.md)
-        return _rows(store, name)
     con = connect_for_model(store, model, variables)
-    # the input versions the query reads (connect_for_model pinned them)
-    pinned = json.loads(con.execute("SELECT getvariable('input_versions')").fetchall()[0][0])
+    if column is None:
+        result = recompute_unless_up_to_date(store, model, con, variables)
+        con.close()
+        return _rows(store, name) if result is None else result.num_rows
     result = run_model(con, model)
     con.close()
-    if column is None:
-        # recorded in the commit, for is_up_to_date (a write that changes nothing is skipped,
-        # and then the next run recomputes once more)
-        store.overwrite(name, result, commit_metadata={FINGERPRINT_KEY: run_fingerprint(store, model, variables, pinned)})
-    elif "month" in variables:
+    if "month" in variables:
         store.replace_where(name, result, f"{column} = '{variables['month']}'")
     else:
         store.replace_where(name, result, f"{column} >= '{variables['range_start']}' AND {column} <= '{variables['range_end']}'")

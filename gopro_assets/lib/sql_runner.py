@@ -332,6 +332,23 @@ def is_up_to_date(store: DeltaStore, model: SqlModel, fingerprint: str) -> bool:
     return bool(last) and last[0].get(FINGERPRINT_KEY) == fingerprint
 
 
+def recompute_unless_up_to_date(store: DeltaStore, model: SqlModel, con: duckdb.DuckDBPyConnection,
+                                variables: dict) -> pa.Table | None:
+    """Run an unpartitioned ``model`` on ``con`` (from :func:`connect_for_model`) and
+    overwrite its table, recording the run's fingerprint in the commit; or return None
+    without running it when the table's last commit records that very fingerprint: it
+    already holds these rows (an unpartitioned model recomputes everything, as revenue and
+    allocations from every delivery do; docs/PERFORMANCE.md)."""
+    pinned = json.loads(con.execute("SELECT getvariable('input_versions')").fetchall()[0][0])
+    fingerprint = run_fingerprint(store, model, variables, pinned)
+    if is_up_to_date(store, model, fingerprint):
+        return None
+    result = run_model(con, model)
+    # a write that changes nothing is skipped, and then the next run recomputes once more
+    store.overwrite(model.name, result, commit_metadata={FINGERPRINT_KEY: fingerprint})
+    return result
+
+
 def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> duckdb.DuckDBPyConnection:
     """A connection for one run of ``model``. Always sets the variable ``input_versions``
     (JSON of :func:`model_input_versions`), and reads the inputs at exactly those versions."""

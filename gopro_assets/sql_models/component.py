@@ -4,15 +4,14 @@ sqlglot dependency parsing, running on DuckDB) live in ``lib/sql_runner.py``.
 """
 
 
-import json
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
 from gopro_assets.concurrency import LAKE_WRITER_POOL
-from gopro_assets.lib.sql_runner import (FINGERPRINT_KEY, SQL_ROOT, SqlModel, column_lineage, connect_for_model, discover,
-                                         is_up_to_date, run_fingerprint, run_model, run_tests)
+from gopro_assets.lib.sql_runner import (SQL_ROOT, SqlModel, column_lineage, connect_for_model, discover,
+                                         recompute_unless_up_to_date, run_model, run_tests)
 from gopro_assets.metadata import per_partition, table_metadata
 from gopro_assets.partitions import as_of, daily_partitions, monthly_partitions, partition_days, single_run
 from gopro_assets.resources import LakehouseResource
@@ -98,19 +97,10 @@ def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
             run_vars = variables | extra_vars
             con = connect_for_model(store, model, run_vars)
             if predicate is None:
-                # An unpartitioned model recomputes everything (revenue, allocations from
-                # every delivery). When the table's last commit records this very
-                # fingerprint (inputs' versions, code, variables read), it already holds
-                # these rows: skip the query, still run the checks on them
-                # (docs/PERFORMANCE.md, as lib.pipeline.run_sql).
-                pinned = json.loads(con.execute("SELECT getvariable('input_versions')").fetchall()[0][0])
-                fingerprint = run_fingerprint(store, model, run_vars, pinned)
-                if is_up_to_date(store, model, fingerprint):
+                result = recompute_unless_up_to_date(store, model, con, run_vars)
+                if result is None:  # its checks still run, on the rows it holds
                     result = store.read(model.name)
                     context.log.info(f"{model.name}: inputs unchanged since its last computation; not recomputed")
-                else:
-                    result = run_model(con, model)
-                    store.overwrite(model.name, result, commit_metadata={FINGERPRINT_KEY: fingerprint})
             else:
                 result = run_model(con, model)
                 store.replace_where(model.name, result, predicate)
@@ -142,10 +132,10 @@ def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
                 metadata={"offending_rows": counts[test.name], "sample": dg.MetadataValue.json(failures[test.name][:20])},
                 description=test.description or None,
             )
-        metadata = table_metadata(store, model.name, model.columns, rows_written=written)
-        if partitions_def is None or len(context.partition_keys) <= 1:  # metadata.per_partition: not per partition
-            metadata["dagster/column_lineage"] = lineage_metadata(store, model)
-        yield dg.MaterializeResult(metadata=per_partition(context, metadata) if partitions_def else metadata)
+        yield dg.MaterializeResult(metadata=per_partition(context, {
+            **table_metadata(store, model.name, model.columns, rows_written=written),
+            "dagster/column_lineage": lineage_metadata(store, model),
+        }))
 
     return _sql_asset
 
