@@ -3,19 +3,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
-# PostgreSQL for tests/test_postgres_instance.py: Debian's package, installed quietly when missing.
-if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+# System packages the tests use, from Debian, installed quietly when missing (as root):
+#   postgresql  tests/test_postgres_instance.py (a real PostgreSQL on loopback)
+#   chromium    tests/test_ui_browser.py (the Dagster UI in a real browser)
+#   ffmpeg      tests/test_benchmarks.py (the probe benchmark times ffprobe beside our probe)
+missing=()
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v ffprobe >/dev/null || missing+=(ffmpeg)
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq postgresql >/dev/null 2>&1 \
-    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1; } \
-    || echo "warning: could not install postgresql; tests/test_postgres_instance.py will fail" >&2
-fi
-# Headless Chromium for tests/test_ui_browser.py (the Dagster UI): Debian's package, installed quietly when missing.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq chromium >/dev/null 2>&1 \
-    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
-    || echo "warning: could not install chromium; tests/test_ui_browser.py will fail" >&2
+  apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; } \
+    || echo "warning: could not install ${missing[*]}; the tests that need them will fail" >&2
 fi
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -1,9 +1,27 @@
 -- R12: deliveries that today's knowledge would have excluded at their batch's cutoff.
 -- History is not rewritten (deliveries are frozen); the late change is recorded here.
-WITH d AS (
+--
+-- Incremental (the `incremental` block of the .yml; docs/PERFORMANCE.md): a delivery's
+-- verdict depends only on its owner's subscriber row and consent timeline, its clip's
+-- exclusion timeline and its batch. `<input>__changed` holds the keys whose rows of that
+-- input differ from the input as of this table's last computation, so only the
+-- deliveries touching one of them are re-judged and every other row is kept as it was.
+-- `full_refresh` re-judges everything (first run, changed SQL or settings, history gone).
+WITH changed_batches AS (
+    SELECT DISTINCT deal_id, batch_id FROM delivered_batches__changed
+),
+d AS (
     SELECT dd.deal_id, dd.batch_id, dd.clip_id, dd.subscriber_id, dd.cutoff_at AS t, b.buyer_id
     FROM deal_deliveries AS dd
     JOIN delivered_batches AS b USING (deal_id, batch_id)
+    -- a batch's deliveries never change once its delivered_batches row exists (R12 freeze;
+    -- deliver_batch writes them first), so a new batch shows as a changed batch row
+    LEFT JOIN changed_batches AS cb USING (deal_id, batch_id)
+    WHERE getvariable('full_refresh')
+       OR cb.deal_id IS NOT NULL
+       OR dd.subscriber_id IN (SELECT subscriber_id FROM subscribers__changed)
+       OR dd.subscriber_id IN (SELECT subscriber_id FROM int_consent_timeline__changed)
+       OR dd.clip_id IN (SELECT clip_id FROM int_clip_exclusion_timeline__changed)
 ),
 owners AS (
     -- R1/R1b depend on the owner, the cutoff and the buyer only, so they are judged once per
@@ -62,4 +80,11 @@ SELECT
     t AS cutoff_at
 FROM reasoned
 WHERE reason IS NOT NULL
+UNION ALL
+-- the rows of the deliveries not re-judged, as the last computation left them
+SELECT kept.deal_id, kept.batch_id, kept.clip_id, kept.subscriber_id, kept.event_id, kept.source, kept.reason,
+       kept.cutoff_at
+FROM late_revocations AS kept
+ANTI JOIN d USING (deal_id, batch_id, clip_id)
+WHERE NOT getvariable('full_refresh')
 ORDER BY deal_id, batch_id, clip_id

@@ -252,15 +252,15 @@ class DeltaStore:
             con.close()
 
     def overwrite(self, table: str, data: pa.Table, partition_by: list[str] | None = None,
-                  commit_metadata: dict[str, str] | None = None) -> bool:
+                  commit_metadata: dict[str, str] | None = None, skip_unchanged: bool = True) -> bool:
         """Replace the whole table (schema included) in one commit.
 
-        A write that would not change the content is skipped: re-runs leave the table at
-        the same Delta version, so versions recorded elsewhere (audit, explain) stay true.
-        Returns whether a commit was made. ``commit_metadata`` goes into the commit's
-        info (``DeltaTable.history``).
+        A write that would not change the content is skipped (unless ``skip_unchanged``
+        is False): re-runs leave the table at the same Delta version, so versions recorded
+        elsewhere (audit, explain) stay true. Returns whether a commit was made.
+        ``commit_metadata`` goes into the commit's info (``DeltaTable.history``).
         """
-        if self.unchanged(table, data):
+        if skip_unchanged and self.unchanged(table, data):
             return False
         extra = {"commit_properties": CommitProperties(custom_metadata=commit_metadata)} if commit_metadata else {}
         self._create_if_missing(table, data.schema, partition_by)

@@ -30,6 +30,7 @@ from gopro_assets.lib.delta_store import DeltaStore, sql_literal
 from gopro_assets.lib.storage import is_s3
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+CHANGED_SUFFIX = "__changed"  # <input>__changed: see register_changes
 MACROS_DIR = SQL_ROOT / "macros"
 
 
@@ -56,6 +57,8 @@ class SqlModel:
     owners: list[str] = field(default_factory=lambda: ["team:data-platform"])
     int64_columns: list[str] = field(default_factory=list)
     column_types: dict[str, str] = field(default_factory=dict)  # for reading its own earlier partitions
+    # {input table: key columns}: recompute only where those inputs changed (``register_changes``)
+    changed_keys: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def reads_itself(self) -> bool:
@@ -76,6 +79,8 @@ def _table_refs(sql: str, self_name: str | None) -> tuple[str, ...]:
     refs = {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}
     # Table functions (range(), generate_series()) are not tables.
     refs = {r for r in refs if r not in {"range", "generate_series", "unnest"}}
+    # <input>__changed: the keys of an input that changed since the last run, not a table
+    refs = {r for r in refs if not r.endswith(CHANGED_SUFFIX)}
     if self_name:
         refs.discard(self_name)  # a model may read its own earlier partitions
     return tuple(sorted(refs))
@@ -131,6 +136,7 @@ def load_model(sql_path: Path) -> SqlModel:
         partition=spec.get("partition"), kinds=spec.get("kinds", ["duckdb", "sql", "delta"]),
         int64_columns=[c["name"] for c in spec.get("columns", []) if c.get("int64")],
         column_types={c["name"]: c["type"] for c in spec.get("columns", []) if c.get("type")},
+        changed_keys={t: list(keys) for t, keys in ((spec.get("incremental") or {}).get("changed_keys") or {}).items()},
     )
 
 
@@ -184,7 +190,8 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: str, version: int | None) -> bool:
+def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: str, version: int | None,
+                      name: str | None = None) -> bool:
     """Expose a local Delta table to DuckDB as a view over its data files (the version's
     file list from the Delta log, read by DuckDB's own Parquet reader).
 
@@ -198,8 +205,9 @@ def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: 
     Returns False (the caller falls back to the Arrow dataset) for S3 roots, which
     DuckDB cannot read here, and for what this does not handle (deletion vectors,
     column mapping, an unusual partition type); a table that does not exist also
-    returns False.
+    returns False. ``name``: register it under this name instead of the table's.
     """
+    name = name or table
     if is_s3(store.root):
         return False
     dt = store.table(table, version)
@@ -214,7 +222,7 @@ def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: 
         return False
     files = dt.file_uris()
     if not files:
-        con.register(table, schema.empty_table())
+        con.register(name, schema.empty_table())
         return True
     file_list = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
     hive = (", hive_partitioning = true, hive_types_autocast = false, hive_types = {"
@@ -223,7 +231,7 @@ def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: 
     columns = ", ".join(_quote(n) for n in schema.names)
     # registered like an Arrow table, so a caller may register something else under the
     # same name later (run_tests registers the model's result over its own table)
-    con.register(table, con.sql(f"SELECT {columns} FROM read_parquet({file_list}, union_by_name = true{hive})"))
+    con.register(name, con.sql(f"SELECT {columns} FROM read_parquet({file_list}, union_by_name = true{hive})"))
     return True
 
 
@@ -304,20 +312,38 @@ _GETVARIABLE = re.compile(r"getvariable\(\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*\)")
 
 
 def run_fingerprint(store: DeltaStore, model: SqlModel, variables: dict, versions: dict | None = None) -> str:
+    return json.dumps(_fingerprint(store, model, variables, versions), sort_keys=True)
+
+
+def _fingerprint(store: DeltaStore, model: SqlModel, variables: dict, versions: dict | None = None) -> dict:
     """What a run of ``model`` depends on: its SQL and macros, the money columns it casts,
     the Delta version of every input (``model_input_versions``) and the run variables its
     SQL reads (``as_of`` changes every night but most models never read it). Two runs
     with the same fingerprint compute the same rows: the models are deterministic SQL.
-    ``versions``: the input versions a connection pinned (default: the current ones)."""
+    ``versions``: the input versions a connection pinned (default: the current ones).
+    An incremental model's own table is left out: it is the table the fingerprint is
+    recorded in, one commit later."""
     from gopro_assets.settings import start_date
 
     effective = {"first_month": start_date().strftime("%Y-%m")} | variables  # as connect() sets them
     code = hashlib.sha256("\0".join([model.sql, *(m.read_text() for m in sorted(MACROS_DIR.glob("*.sql")))]).encode())
-    return json.dumps({
-        "code": code.hexdigest(), "int64": sorted(model.int64_columns),
-        "inputs": versions if versions is not None else model_input_versions(store, model, variables),
-        "variables": {k: str(v) for k, v in effective.items() if k in set(_GETVARIABLE.findall(model.sql))},
-    }, sort_keys=True)
+    inputs = versions if versions is not None else model_input_versions(store, model, variables)
+    if model.changed_keys:
+        inputs = {t: v for t, v in inputs.items() if t != model.name}
+    return {
+        "code": code.hexdigest(), "int64": sorted(model.int64_columns), "inputs": inputs,
+        "variables": {k: str(v) for k, v in effective.items()
+                      if k in set(_GETVARIABLE.findall(model.sql)) and k != "full_refresh"},
+    }
+
+
+def last_fingerprint(store: DeltaStore, model: SqlModel) -> dict | None:
+    """The fingerprint recorded in the last commit of ``model``'s table (None when that
+    commit was not a fingerprinted computation, or there is no table)."""
+    dt = store.table(model.name)
+    last = dt.history(1) if dt is not None else []
+    recorded = last[0].get(FINGERPRINT_KEY) if last else None
+    return json.loads(recorded) if recorded else None
 
 
 def is_up_to_date(store: DeltaStore, model: SqlModel, fingerprint: str) -> bool:
@@ -325,11 +351,7 @@ def is_up_to_date(store: DeltaStore, model: SqlModel, fingerprint: str) -> bool:
     computes (the fingerprint is recorded in that commit's metadata, see
     ``DeltaStore.overwrite``): recomputing it would give the same rows. A table last
     written by anything else (or not at all) is not up to date."""
-    dt = store.table(model.name)
-    if dt is None:
-        return False
-    last = dt.history(1)
-    return bool(last) and last[0].get(FINGERPRINT_KEY) == fingerprint
+    return last_fingerprint(store, model) == json.loads(fingerprint)
 
 
 def recompute_unless_up_to_date(store: DeltaStore, model: SqlModel, con: duckdb.DuckDBPyConnection,
@@ -344,8 +366,11 @@ def recompute_unless_up_to_date(store: DeltaStore, model: SqlModel, con: duckdb.
     if is_up_to_date(store, model, fingerprint):
         return None
     result = run_model(con, model)
-    # a write that changes nothing is skipped, and then the next run recomputes once more
-    store.overwrite(model.name, result, commit_metadata={FINGERPRINT_KEY: fingerprint})
+    # A write that changes nothing is skipped, and then the next run recomputes once more;
+    # an incremental model commits anyway: the next run starts from the input versions
+    # recorded here, not from older ones (whose files a VACUUM may have removed).
+    store.overwrite(model.name, result, commit_metadata={FINGERPRINT_KEY: fingerprint},
+                    skip_unchanged=not model.changed_keys)
     return result
 
 
@@ -362,7 +387,58 @@ def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> du
         # first partition ever: the model's own (empty) table for its opening balances
         cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in model.column_types.items())
         con.register(model.name, con.sql(f"SELECT {cols} WHERE false").to_arrow_table())
+    if model.changed_keys:
+        register_changes(con, store, model, variables, versions)
     return con
+
+
+def register_changes(con: duckdb.DuckDBPyConnection, store: DeltaStore, model: SqlModel, variables: dict,
+                     versions: dict[str, int | None]) -> bool:
+    """Set up an incremental model's run on ``con``: for each input of
+    ``model.changed_keys``, register ``<input>__changed`` with the distinct key values of
+    the rows that differ (either way) between the input at the version recorded in the
+    model's last commit and at ``versions`` (the versions ``con`` reads); and set the
+    variable ``full_refresh``. Returns whether this run is a full refresh.
+
+    A full refresh (every ``__changed`` empty) when the model's table holds no earlier
+    computation of the same SQL, macros and settings, or when an input's recorded version
+    cannot be read any more (VACUUM, log retention) or no longer compares (schema change).
+    Comparing rows, not files, keeps the scope exact when an input is rewritten whole
+    (the consent timelines are recomputed every night): the cost is one pass over each of
+    these inputs, which grow with the population, never with the delivery history.
+    """
+    recorded = last_fingerprint(store, model) if store.exists(model.name) else None
+    now = _fingerprint(store, model, variables, versions)
+    full = recorded is None or any(recorded.get(k) != now[k] for k in ("code", "int64", "variables"))
+    changed: dict[str, pa.Table] = {}
+    if not full:
+        try:
+            for table, keys in model.changed_keys.items():
+                before, after = recorded["inputs"].get(table), versions.get(table)
+                if before is None or after is None:
+                    raise LookupError(f"{table}: no version to compare")
+                cols = ", ".join(_quote(k) for k in keys)
+                if before == after:
+                    changed[table] = fetch_arrow(con, f"SELECT DISTINCT {cols} FROM {table} WHERE false")
+                    continue
+                old = f"{table}__before"
+                if not _register_parquet(con, store, table, before, name=old):
+                    con.register(old, store.dataset(table, before))
+                changed[table] = fetch_arrow(con, f"""
+                    SELECT DISTINCT {cols} FROM (
+                        (SELECT * FROM {table} EXCEPT SELECT * FROM {old})
+                        UNION ALL
+                        (SELECT * FROM {old} EXCEPT SELECT * FROM {table}))""")
+                con.unregister(old)
+        except Exception:  # noqa: BLE001 - any earlier version that cannot be compared: recompute it all
+            full = True
+    for table, keys in model.changed_keys.items():
+        if full:
+            cols = ", ".join(_quote(k) for k in keys)
+            changed[table] = fetch_arrow(con, f"SELECT DISTINCT {cols} FROM {table} WHERE false")
+        con.register(table + CHANGED_SUFFIX, changed[table])
+    con.execute("SET VARIABLE full_refresh = ?", [full])
+    return full
 
 
 def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> pa.Table:
