@@ -118,6 +118,10 @@ def _build(args: dict) -> dict:
     counts = write_lake(synth, lake, history - 1)
     record_ingested_files(lake, {p: v for p, v in written.items() if new_day not in p and not p.startswith("deals/")},
                           str(landing))
+    from gopro_assets.lib import fingerprint_index
+
+    # the R4 fingerprint index the nightly inventory runs would have kept up to date
+    fingerprint_index.reindex(DeltaStore(lake), fingerprint_index.day_files(DeltaStore(lake))[1])
     timings["lake_tables"] = time.monotonic() - t
     store = DeltaStore(lake)
     through = spec.day_date(history - 1)

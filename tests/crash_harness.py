@@ -30,6 +30,9 @@ from deltalake import DeltaTable
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION_COLUMNS = {"input_versions"}  # Delta version numbers: compared by what they name
+# Columns naming a lake's own data files (footage_fingerprint_index.day_files): another lake
+# has other file names; checked by check_fingerprint_index instead.
+FILE_NAME_COLUMNS = {"day_files"}
 TEMP_FILE = re.compile(r"^\..+\.tmp-\d+$")  # FileRoot.write_bytes: ".<name>.tmp-<pid>"
 DEMO = {"subscribers": 8, "clips": 6, "seed": 7}
 # A short horizon keeps a run (and so the test) short, but covers every stage: ingestion,
@@ -198,7 +201,8 @@ def read_rows(lake_dir: Path, table: str, version: int | None = None) -> list[di
 
 
 def row_key(row: dict) -> str:
-    return json.dumps({k: v for k, v in row.items() if k not in VERSION_COLUMNS}, sort_keys=True, default=str)
+    return json.dumps({k: v for k, v in row.items() if k not in VERSION_COLUMNS | FILE_NAME_COLUMNS}, sort_keys=True,
+                      default=str)
 
 
 def snapshot(lake: Lake) -> dict:
@@ -294,6 +298,16 @@ def snapshot_files_only(lake: Lake) -> dict:
             if p.is_file() and not (label == "lake" and rel.parts[0] in tables):
                 files[f"{label}/{rel.as_posix()}"] = hashlib.sha256(p.read_bytes().replace(root, b"<root>")).hexdigest()[:16]
     return files
+
+
+def check_fingerprint_index(lake: Lake) -> list[str]:
+    """After the converging run the R4 fingerprint index describes every inventory
+    partition as it is (lib/fingerprint_index.py): no partition is left to read whole."""
+    from gopro_assets.lib import fingerprint_index
+    from gopro_assets.lib.delta_store import DeltaStore
+
+    stale = fingerprint_index.rows_with_fingerprints(DeltaStore(str(lake.lake)), ["fp1:none"], ["clip_id"]).unindexed_days
+    return [f"the fingerprint index does not describe the inventory partitions {sorted(map(str, stale))}"] if stale else []
 
 
 def check_recorded_versions(clean: Lake, crashed: Lake) -> list[str]:
@@ -396,6 +410,7 @@ def crash_chain(lake: Lake, clean_lake: Lake, clean: dict, clean_run: Attempt, k
     problems += diff(clean, snapshot(lake))
     if not problems:
         problems += check_recorded_versions(clean_lake, lake)
+        problems += check_fingerprint_index(lake)
         unfinished = {s: n for s, n in dagster_runs(lake).items() if s not in ("SUCCESS", "FAILURE", "CANCELED")}
         if unfinished:
             problems.append(f"Dagster runs left unfinished after the converging run: {unfinished}")

@@ -15,6 +15,7 @@ import pytest
 from conftest import encode_mp4
 from gopro_assets.cli import materialize
 from gopro_assets.definitions import defs
+from gopro_assets.lib import fingerprint_index
 from gopro_assets.lib.delta_store import DeltaStore
 from gopro_assets.resources import LakehouseResource
 
@@ -193,6 +194,10 @@ def test_library_pipeline_matches_dagster_run(lakehouse, tmp_path):
     assert set(dagster_tables) == set(lib_tables)
     for table in dagster_tables:
         if table == "delivered_batches":  # input_versions count commits, which differ by orchestration
+            continue
+        if table == fingerprint_index.INDEX:  # its day_files name each lake's own inventory files
+            keys = lambda rows: sorted((r["fp_key"], r["upload_day"]) for r in map(json.loads, rows))  # noqa: E731
+            assert keys(dagster_tables[table]) == keys(lib_tables[table])
             continue
         assert dagster_tables[table] == lib_tables[table], table
 

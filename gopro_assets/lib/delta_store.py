@@ -152,6 +152,10 @@ class DeltaStore:
             _DATASETS.move_to_end(key)
         return ds
 
+    def read_dataset(self, table: str, version: int | None = None, prune: str | None = None) -> pads.Dataset | None:
+        """The table's dataset (see :meth:`read` for ``prune``); None when it does not exist."""
+        return self._pruned_dataset(table, prune, version) if prune else self.dataset(table, version)
+
     def read(
         self,
         table: str,
@@ -168,7 +172,7 @@ class DeltaStore:
         before building one dataset fragment per file (about 10 ms each: most of a
         one-day read of a table partitioned by day). ``filter`` still selects the rows.
         """
-        ds = self._pruned_dataset(table, prune, version) if prune else self.dataset(table, version)
+        ds = self.read_dataset(table, version, prune)
         if ds is None:
             if schema is None:
                 raise FileNotFoundError(f"Delta table {table!r} does not exist in {self.root}")
@@ -179,7 +183,7 @@ class DeltaStore:
     def files(self, table: str, prune: str | None = None, version: int | None = None) -> list[str]:
         """The data files of the table (at ``version``) that may hold rows matching the SQL
         predicate ``prune`` (all of them without one), sorted; [] when it does not exist."""
-        ds = self._pruned_dataset(table, prune, version) if prune else self.dataset(table, version)
+        ds = self.read_dataset(table, version, prune)
         return sorted(ds.files) if ds is not None else []
 
     def _pruned_dataset(self, table: str, predicate: str, version: int | None = None) -> pads.Dataset | None:

@@ -125,6 +125,10 @@ def inventory_row(upload: dict, probe) -> dict:
     }
 
 
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 def refresh_inventory(store, landing_uri: str, days: list[date], first_day: date, probe_many, timeout_s: float = 60.0) -> dict:
     """Probe the uploads of ``days`` and rewrite those inventory partitions (R2–R4).
 
@@ -136,7 +140,7 @@ def refresh_inventory(store, landing_uri: str, days: list[date], first_day: date
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from gopro_assets.lib import landing
+    from gopro_assets.lib import fingerprint_index, landing
     from gopro_assets.lib.delta_store import sql_literal
 
     uploads = uploads_for_days(store, days, first_day)
@@ -159,19 +163,11 @@ def refresh_inventory(store, landing_uri: str, days: list[date], first_day: date
             quarantine.append({**{k: u[k] for k in ("clip_id", "subscriber_id", "object_key", "upload_day")}, "reason": res.reason})
 
     fingerprints = sorted({r["fingerprint"] for r in rows})
-    others = []
-    if fingerprints and store.exists(INVENTORY):
-        # R4 against the whole inventory: the one read here that grows with the library.
-        # DuckDB's own Parquet reader, a hash semi-join on the fingerprint column
-        # (several times faster than a pyarrow isin filter over every file).
-        from gopro_assets.lib.sql_runner import connect, fetch_arrow
-
-        con = connect(store, [INVENTORY], {})
-        con.register("new_fingerprints", pa.table({"fingerprint": pa.array(fingerprints, pa.string())}))
-        others = fetch_arrow(con, "SELECT clip_id, uploaded_at, fingerprint, upload_day, is_duplicate, duplicate_of "
-                                  "FROM footage_inventory WHERE fingerprint IN (SELECT fingerprint FROM new_fingerprints)").to_pylist()
-        con.close()
-        others = [o for o in others if not days[0] <= o["upload_day"] <= days[-1]]
+    # R4 against the whole inventory, through the fingerprint index (lib/fingerprint_index.py):
+    # only the partitions that may hold one of these fingerprints are read
+    lookup = fingerprint_index.rows_with_fingerprints(
+        store, fingerprints, ["clip_id", "uploaded_at", "fingerprint", "upload_day", "is_duplicate", "duplicate_of"])
+    others = [o for o in lookup.rows.to_pylist() if not days[0] <= o["upload_day"] <= days[-1]]
     mark_duplicates(rows, others)
     rows.sort(key=lambda r: (r["upload_day"], r["uploaded_at"], r["clip_id"]))
 
@@ -179,7 +175,7 @@ def refresh_inventory(store, landing_uri: str, days: list[date], first_day: date
     store.replace_where(FOOTAGE_QUARANTINE, landing.to_arrow(quarantine, FOOTAGE_QUARANTINE_SCHEMA), predicate, partition_by=["upload_day"])
 
     # Rows elsewhere that are later copies of a clip written now (a late, older upload).
-    relabelled = 0
+    relabelled, rewritten = 0, set()
     for o in mark_duplicates([dict(o) for o in others], rows):
         stored = next(x for x in others if x["clip_id"] == o["clip_id"])
         if (o["is_duplicate"], o["duplicate_of"]) != (stored["is_duplicate"], stored["duplicate_of"]):
@@ -189,6 +185,9 @@ def refresh_inventory(store, landing_uri: str, days: list[date], first_day: date
                          "duplicate_of": sql_literal(o["duplicate_of"]) if o["duplicate_of"] else "NULL"},
             )
             relabelled += 1
+            rewritten.add(o["upload_day"])
+    # the partitions written now, and those read whole because the index did not describe them
+    fingerprint_index.reindex(store, set(_days(days[0], days[-1])) | lookup.unindexed_days | rewritten)
     return {
         "uploads": len(uploads), "probed_now": len(to_probe), "reused": len(uploads) - len(to_probe),
         "rows": len(rows), "quarantined": quarantine, "duplicates": sum(r["is_duplicate"] for r in rows),

@@ -190,8 +190,24 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def register_table(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: str, version: int | None = None,
+                   name: str | None = None, prune: str | None = None) -> bool:
+    """Register ``table`` (at ``version``) on ``con`` as ``name`` (default: its own name).
+    ``prune``: an SQL predicate on its columns (``"upload_day IN ('2025-01-01')"``); only
+    the files that may hold matching rows are registered, so a read of a few partitions
+    of a daily table opens only their files (the caller still filters the rows).
+    False when the table does not exist."""
+    if _register_parquet(con, store, table, version, name, prune):
+        return True
+    ds = store.read_dataset(table, version, prune)
+    if ds is None:
+        return False
+    con.register(name or table, ds)
+    return True
+
+
 def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: str, version: int | None,
-                      name: str | None = None) -> bool:
+                      name: str | None = None, prune: str | None = None) -> bool:
     """Expose a local Delta table to DuckDB as a view over its data files (the version's
     file list from the Delta log, read by DuckDB's own Parquet reader).
 
@@ -220,7 +236,7 @@ def _register_parquet(con: duckdb.DuckDBPyConnection, store: DeltaStore, table: 
     partitions = dt.metadata().partition_columns
     if any(schema.field(c).type not in _HIVE_TYPES for c in partitions):
         return False
-    files = dt.file_uris()
+    files = dt.file_uris(file_pruning_predicate=prune) if prune else dt.file_uris()
     if not files:
         con.register(name, schema.empty_table())
         return True
@@ -422,8 +438,8 @@ def register_changes(con: duckdb.DuckDBPyConnection, store: DeltaStore, model: S
                     changed[table] = fetch_arrow(con, f"SELECT DISTINCT {cols} FROM {table} WHERE false")
                     continue
                 old = f"{table}__before"
-                if not _register_parquet(con, store, table, before, name=old):
-                    con.register(old, store.dataset(table, before))
+                if not register_table(con, store, table, before, name=old):
+                    raise LookupError(f"{table}: version {before} is gone")
                 changed[table] = fetch_arrow(con, f"""
                     SELECT DISTINCT {cols} FROM (
                         (SELECT * FROM {table} EXCEPT SELECT * FROM {old})
