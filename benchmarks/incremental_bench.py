@@ -36,6 +36,10 @@ from benchmarks import Figure, Scale, emit, log, run_worker
 
 FIRST_DAY = date(2025, 1, 1)
 VALUATION_SCALES = ("tiny", "small")
+# The nightly is run this many times, each on a fresh copy of the lake as the build left
+# it, and the run with the median wall time is reported: one run of 2-3 s moves by
+# 10-20% with the machine's background noise, more than the effect being measured.
+REPEATS = 3
 
 
 def world_spec(scale: Scale, long_history: int):
@@ -55,9 +59,19 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
         log(f"incremental: building {history} days of history")
         build = run_worker("benchmarks.incremental_bench", {"task": "build", "scale": scale.name, "history": history,
                                                             "dir": str(where)}, log=log)
-        log(f"incremental: nightly run for day {history + 1} with {history} days of history")
-        nightly = run_worker("benchmarks.incremental_bench", {"task": "nightly", "scale": scale.name, "history": history,
-                                                              "dir": str(where)}, log=log)
+        lake, pristine = where / "lake", where / "lake.built"
+        shutil.copytree(lake, pristine)
+        runs = []
+        for attempt in range(REPEATS):
+            if attempt:  # every run starts from the lake as the build left it
+                shutil.rmtree(lake)
+                shutil.copytree(pristine, lake)
+            log(f"incremental: nightly run for day {history + 1} with {history} days of history ({attempt + 1}/{REPEATS})")
+            runs.append(run_worker("benchmarks.incremental_bench", {"task": "nightly", "scale": scale.name,
+                                                                    "history": history, "dir": str(where)}, log=log))
+        shutil.rmtree(pristine)
+        nightly = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+        nightly["all_wall_s"] = [round(r["wall_s"], 3) for r in runs]
         results[history] = {"build": build, "nightly": nightly}
         if scale.name in VALUATION_SCALES:
             results[history]["valuation"] = run_worker(
@@ -73,9 +87,10 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
     figures = [
         Figure("incremental", f"nightly run, {long_} days of history", round(b["wall_s"], 2), "s",
                f"same run, {short} days of history", round(a["wall_s"], 2), "<= 1.5x", ratio <= 1.5,
-               note=f"{ratio:.2f}x; library path (unchanged money models skipped), without the valuation stage",
+               note=f"{ratio:.2f}x; median of {REPEATS} runs each ({a['all_wall_s']} vs {b['all_wall_s']} s); library "
+                    "path (unchanged models skipped), without the valuation stage",
                detail={"steps_s": steps}),
-        Figure("incremental", f"nightly run, {long_} days of history, money models always recomputed (no fingerprint skip)",
+        Figure("incremental", f"nightly run, {long_} days of history, money models always recomputed from scratch",
                round(no_skip(b), 2), "s", f"same, {short} days of history", round(no_skip(a), 2), "<= 1.5x",
                no_skip(b) <= 1.5 * no_skip(a), note=f"{no_skip(b) / no_skip(a):.2f}x",
                detail={"full_recompute_s": full}),
@@ -200,9 +215,11 @@ UNPARTITIONED_MONEY = ["batch_revenue", "revenue_share_allocations", "buyer_rece
 
 
 def full_recompute(store, base: dict) -> dict:
-    """What the unpartitioned money models cost when they are recomputed instead of
-    skipped (the Dagster assets recompute them every run, see docs/PERFORMANCE.md): the
-    query and the unchanged-content check before a write, timed per model, nothing written."""
+    """What the unpartitioned money models cost when they are recomputed from scratch
+    instead of skipped (inputs unchanged) or re-judged only where their inputs changed
+    (late_revocations): the query and the unchanged-content check before a write, timed
+    per model, nothing written. The reference for what the skip and the incremental
+    model save (docs/PERFORMANCE.md)."""
     from gopro_assets.lib.pipeline import _model
     from gopro_assets.lib.sql_runner import connect_for_model, run_model
 
@@ -211,6 +228,8 @@ def full_recompute(store, base: dict) -> dict:
         t = time.monotonic()
         model = _model(name)
         con = connect_for_model(store, model, base)
+        if model.changed_keys:  # an incremental model: judged from scratch here
+            con.execute("SET VARIABLE full_refresh = true")
         result = run_model(con, model)
         con.close()
         store.unchanged(name, result)
