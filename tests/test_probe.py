@@ -4,6 +4,7 @@ encoded with PyAV into tmp_path. No mocks: hangs are real FIFOs, workers are rea
 from __future__ import annotations
 
 import errno
+import io
 import multiprocessing
 import os
 import random
@@ -25,6 +26,7 @@ from gopro_assets.lib.probe import (
     ProbeResult,
     fingerprint_fileobj,
     fingerprint_ranges,
+    media_payload_ranges,
     probe_fileobj,
     probe_many,
     probe_object,
@@ -92,18 +94,21 @@ def make_audio_only(path: Path, seconds: float = 2.0) -> Path:
     return path
 
 
-def make_big_mp4(path: Path, target_bytes: int, faststart: bool, fps: int = 30) -> tuple[Path, int]:
+def make_big_mp4(path: Path, target_bytes: int, faststart: bool, fps: int = 30, huge_keyframe: bool = False
+                 ) -> tuple[Path, int]:
     """A large real MP4 fast: one detailed 720p keyframe (~0.3 MB, like a camera's) encoded
-    once and its packet muxed repeatedly. Returns the path and the frame count."""
+    once and its packet muxed repeatedly. Returns the path and the frame count.
+    ``huge_keyframe``: a 4K frame of pure noise at high quality instead (~8 MB)."""
     rng = random.Random(11)
     opts = {"movflags": "+faststart"} if faststart else {}
+    width, height = (3840, 2160) if huge_keyframe else (1280, 720)
     with av.open(str(path), "w", format="mp4", options=opts) as out:
         v = out.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = 1280, 720, "yuv420p"
-        v.options = {"preset": "ultrafast", "crf": "23"}
-        f = av.VideoFrame(1280, 720, "yuv420p")
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        v.options = {"preset": "ultrafast", "crf": "10" if huge_keyframe else "23"}
+        f = av.VideoFrame(width, height, "yuv420p")
         y = f.planes[0]
-        detail = y.buffer_size // 4
+        detail = y.buffer_size if huge_keyframe else y.buffer_size // 4
         y.update(rng.randbytes(detail) + bytes([90]) * (y.buffer_size - detail))
         for p in f.planes[1:]:
             p.update(bytes([128]) * p.buffer_size)
@@ -399,3 +404,58 @@ def test_bytes_read_stay_small_for_a_large_file(tmp_path: Path, landing: Path, f
     assert r.duration_s == pytest.approx(frames / 30)
     assert (r.width, r.height, r.fps) == (1280, 720, 30.0)
     assert r.bytes_read < 2 * MB, r.bytes_read  # probe + fingerprint together
+
+
+@pytest.mark.parametrize("faststart", [False, True], ids=["moov_at_end", "moov_at_start"])
+def test_a_keyframe_bigger_than_the_budget_is_not_read(tmp_path: Path, landing: Path, faststart: bool) -> None:
+    # ffmpeg reads the first packet while opening the file; a 4K noise keyframe of several
+    # MB would alone break the 2 MB budget. The payload is served as zeros instead
+    # (CachingReader.serve_unread_as_zeros) and the header fields are unchanged.
+    path, frames = make_big_mp4(landing / "footage" / "noise.MP4", 40 * MB, faststart=faststart, huge_keyframe=True)
+    keyframe = path.stat().st_size // frames
+    assert keyframe > 3 * MB
+    r = probe_object(str(landing), "noise.MP4")
+    assert r.ok, r.reason
+    assert (r.width, r.height, r.fps, r.codec) == (3840, 2160, 30.0, "h264")
+    assert r.duration_s == pytest.approx(frames / 30)
+    assert r.bytes_read < 2 * MB, r.bytes_read
+    # the same fields as reading the whole file the plain way
+    with av.open(str(path)) as whole:
+        s = whole.streams.video[0]
+        assert (s.width, s.height, float(s.average_rate), s.bit_rate) == (r.width, r.height, r.fps, r.bit_rate)
+
+
+def _box(kind: bytes, payload: int, large: bool = False) -> bytes:
+    if large:
+        return struct.pack(">I4sQ", 1, kind, 16 + payload) + bytes(payload)
+    return struct.pack(">I4s", 8 + payload, kind) + bytes(payload)
+
+
+@pytest.mark.parametrize("layout, expected", [
+    ([_box(b"ftyp", 12), _box(b"mdat", 100), _box(b"moov", 40)], [(28, 128)]),
+    ([_box(b"ftyp", 12), _box(b"moov", 40), _box(b"mdat", 100, large=True)], [(84, 184)]),
+    ([_box(b"ftyp", 12), _box(b"mdat", 10), _box(b"free", 5), _box(b"mdat", 20)], [(28, 38), (59, 79)]),
+    ([_box(b"ftyp", 12), struct.pack(">I4s", 0, b"mdat") + bytes(50)], [(28, 78)]),  # size 0: to the end
+    ([_box(b"ftyp", 12), struct.pack(">I4s", 500, b"mdat") + bytes(50)], [(28, 78)]),  # cut off: to the end
+    ([_box(b"ftyp", 12), struct.pack(">I4s", 3, b"mdat") + bytes(50)], []),  # unparseable: nothing skipped
+], ids=["moov_at_end", "largesize", "two_mdats", "size_zero", "truncated", "malformed"])
+def test_media_payload_ranges_from_box_headers(layout, expected) -> None:
+    data = b"".join(layout)
+    reader = CachingReader(io.BytesIO(data), len(data))
+    assert media_payload_ranges(reader, len(data)) == expected
+
+
+def test_payload_served_as_zeros_only_where_never_read(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1024  # 256 KiB, 16 blocks of 16 KiB
+    reader = CachingReader(io.BytesIO(data), len(data), block=16 * 1024)
+    reader.seek(40 * 1024)
+    assert reader.read(1024) == data[40 * 1024:41 * 1024]  # block 2 read for real (fingerprint)
+    reader.serve_unread_as_zeros([(20 * 1024, 200 * 1024)])
+    before = reader.bytes_read
+    reader.seek(0)
+    got = reader.read()
+    assert len(got) == len(data)
+    assert got[32 * 1024:48 * 1024] == data[32 * 1024:48 * 1024]  # cached: the real bytes
+    assert got[48 * 1024:192 * 1024] == bytes(144 * 1024)  # whole blocks inside the range: zeros, never fetched
+    assert got[:32 * 1024] == data[:32 * 1024] and got[192 * 1024:] == data[192 * 1024:]  # partly outside: real
+    assert reader.bytes_read - before == len(data) - 16 * 1024 - 144 * 1024

@@ -125,6 +125,7 @@ class CachingReader:
         self._pos = 0
         self.bytes_read = 0
         self.read_calls = 0
+        self._unread: list[tuple[int, int]] = []  # see serve_unread_as_zeros
 
     @property
     def size(self) -> int:
@@ -152,6 +153,18 @@ class CachingReader:
             raise ValueError("negative seek position")
         self._pos = pos
         return pos
+
+    def serve_unread_as_zeros(self, ranges: list[tuple[int, int]]) -> None:
+        """From now on, a block lying wholly inside one of the byte ``ranges`` and not read
+        yet is served as zeros without touching storage. For the media payload (``mdat``)
+        after the fingerprint: the probe needs the headers only, but ffmpeg's
+        avformat_find_stream_info always reads the first packet, a keyframe of up to a
+        few MB (docs/FINGERPRINT.md)."""
+        self._unread = sorted(ranges)
+
+    def _zeros_instead(self, block: int) -> bool:
+        start, end = block * self._block, min((block + 1) * self._block, self._size)
+        return any(lo <= start and end <= hi for lo, hi in self._unread)
 
     def _fetch(self, first: int, stop: int) -> None:
         """Read blocks [first, stop) from storage in one request."""
@@ -185,22 +198,54 @@ class CachingReader:
         first, last = self._pos // self._block, (end - 1) // self._block
         b = first
         while b <= last:
-            if b in self._blocks:
+            if b in self._blocks or self._zeros_instead(b):
                 b += 1
                 continue
             run = b
-            while b <= last and b not in self._blocks:
+            while b <= last and b not in self._blocks and not self._zeros_instead(b):
                 b += 1
             self._fetch(run, b)
         end = min(end, self._size)
         if end <= self._pos:
             return b""
         last = (end - 1) // self._block
-        data = b"".join(self._blocks.get(i, b"") for i in range(first, last + 1))
+        data = b"".join(self._blocks.get(i) or self._zero_block(i) for i in range(first, last + 1))
         off = self._pos - first * self._block
         out = data[off:off + (end - self._pos)]
         self._pos += len(out)
         return out
+
+
+    def _zero_block(self, i: int) -> bytes:
+        return bytes(max(0, min(self._block, self._size - i * self._block))) if self._zeros_instead(i) else b""
+
+
+def media_payload_ranges(reader: Any, size: int, max_boxes: int = 64) -> list[tuple[int, int]]:
+    """Byte ranges of the payload of the file's top-level ``mdat`` boxes (headers
+    excluded), from the box headers alone (ISO/IEC 14496-12: 32-bit size and type, a
+    64-bit size when the size is 1, to the end of the file when 0). Stops at the first
+    header that does not parse: ffmpeg then judges the file as it is."""
+    out, pos = [], 0
+    for _ in range(max_boxes):
+        if pos + 8 > size:
+            break
+        reader.seek(pos)
+        head = reader.read(16)
+        if len(head) < 8:
+            break
+        box_size, header = int.from_bytes(head[:4], "big"), 8
+        if box_size == 1:
+            if len(head) < 16:
+                break
+            box_size, header = int.from_bytes(head[8:16], "big"), 16
+        elif box_size == 0:
+            box_size = size - pos
+        if box_size < header:
+            break
+        if head[4:8] == b"mdat":
+            out.append((pos + header, min(pos + box_size, size)))
+        pos += box_size
+    return out
 
 
 def _file_size(fileobj: Any) -> int:
@@ -328,6 +373,9 @@ def probe_fileobj(fileobj: Any, object_key: str) -> ProbeResult:
     reader = CachingReader(fileobj, size)
     # Fingerprint first: its head/tail reads warm the cache for ffmpeg's header reads.
     fingerprint = fingerprint_fileobj(reader, size)
+    # ffmpeg reads the first packet of the payload (below): serve it as zeros unless
+    # cached; the fields read from the headers do not depend on it
+    reader.serve_unread_as_zeros(media_payload_ranges(reader, size))
     reader.seek(0)
     common = {"size_bytes": size, "fingerprint": fingerprint}
     try:
