@@ -196,3 +196,62 @@ def test_late_revocations_incremental_equals_full_under_random_changes(steps):
             assert incremental(store) == full_recompute(store), f"after step {i}: {step}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- revenue_share_allocations: only new or changed batches are split again (R9) ------------------
+ALLOCATIONS = "revenue_share_allocations"
+
+
+def allocations(store: DeltaStore, variables: dict = VARIABLES) -> list[dict]:
+    run_sql(store, "batch_revenue", variables)
+    run_sql(store, ALLOCATIONS, variables)
+    return sorted(store.read(ALLOCATIONS).to_pylist(), key=lambda r: (r["deal_id"], r["batch_id"], r["subscriber_id"]))
+
+
+def allocations_from_scratch(store: DeltaStore, variables: dict = VARIABLES) -> list[dict]:
+    con = connect_for_model(store, _model(ALLOCATIONS), variables)
+    con.execute("SET VARIABLE full_refresh = true")
+    rows = run_model(con, _model(ALLOCATIONS)).to_pylist()
+    con.close()
+    return sorted(rows, key=lambda r: (r["deal_id"], r["batch_id"], r["subscriber_id"]))
+
+
+def allocation_scope(store: DeltaStore, variables: dict = VARIABLES) -> dict:
+    con = connect_for_model(store, _model(ALLOCATIONS), variables)
+    out = {"full_refresh": con.execute("SELECT getvariable('full_refresh')").fetchall()[0][0]}
+    for table in _model(ALLOCATIONS).changed_keys:
+        out[table] = sorted(con.sql(f"SELECT * FROM {table}__changed").fetchall())
+    con.close()
+    return out
+
+
+def test_allocations_split_only_a_new_batch_and_keep_the_others(store):
+    lake = frozen_lake(store)
+    before = allocations(store)
+    assert {(r["deal_id"], r["batch_id"]) for r in before} == {("D1", "B1"), ("D2", "B1")}
+    # a second batch of D1 a day later, with a new clip of S2 uploaded in between
+    lake.clip("c4", "S2", uploaded_at=CUTOFF + timedelta(hours=1)).batch("D1", "B2", cutoff_at=CUTOFF + timedelta(days=1))
+    lake.run()
+    run_sql(store, "batch_revenue", VARIABLES)
+    scope = allocation_scope(store)
+    assert scope == {"full_refresh": False, "delivered_batches": [("D1", "B2")], "batch_revenue": [("D1", "B2")]}
+    after = allocations(store)
+    assert after == allocations_from_scratch(store)
+    assert [r for r in after if r["batch_id"] == "B1"] == before  # the earlier batches' rows, kept as they were
+    # 60 s of hd at 200 c/min = 200 c gross, pool 100 c (rate 1/2), all of it to S2
+    assert [(r["deal_id"], r["batch_id"], r["subscriber_id"], r["allocated_cents"]) for r in after
+            if r["batch_id"] == "B2"] == [("D1", "B2", "S2", 100)]
+
+
+def test_allocations_a_new_share_rate_splits_every_batch_again(store):
+    frozen_lake(store)
+    allocations(store)
+    half = allocations(store)
+    third = VARIABLES | {"share_rate_num": 1, "share_rate_den": 3}
+    run_sql(store, "batch_revenue", third)
+    # every batch_revenue row changed: every batch is in scope, and the pools follow R8
+    assert allocation_scope(store, third)["batch_revenue"] == [("D1", "B1"), ("D2", "B1")]
+    after = allocations(store, third)
+    assert after == allocations_from_scratch(store, third)
+    # each batch: 3 clips x 60 s of hd at 200 c/min = 600 c gross; pool 300 c at 1/2, 200 c at 1/3
+    assert sum(r["allocated_cents"] for r in half) == 600 and sum(r["allocated_cents"] for r in after) == 400

@@ -21,7 +21,7 @@ from conftest import month_vars, run_sql_model, write_rows
 from gopro_assets.lib.delta_store import DeltaStore
 from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
 from gopro_assets.lib.money import largest_remainder, per_minute_gross, roll_forward, round_half_up, split_pool
-from gopro_assets.lib.sql_runner import SQL_ROOT, connect, load_model, run_model, run_tests
+from gopro_assets.lib.sql_runner import SQL_ROOT, connect, load_model, register_full_refresh, run_model, run_tests
 
 MODELS = {n: load_model(SQL_ROOT / "marts" / f"{n}.sql")
           for n in ("batch_revenue", "revenue_share_allocations", "revenue_share_statements")}
@@ -37,6 +37,8 @@ def run_arrow(name: str, tables: dict[str, pa.Table], variables: dict) -> pa.Tab
     con = connect(NO_STORE, [], variables)
     for table, data in tables.items():
         con.register(table, data)
+    if model.changed_keys:  # an incremental model (revenue_share_allocations): computed in full here
+        register_full_refresh(con, model)
     result = run_model(con, model)
     failed = {t.name: rows for t, n, rows in run_tests(con, model, result) if n and t.severity == "error"}
     con.close()

@@ -1,7 +1,17 @@
 -- R9: each batch's pool split between its contributors by the largest-remainder method.
 -- Weights are scaled to integers (per_minute: billable_seconds * price = 60 x the exact
 -- value; flat_fee: billable_seconds), which keeps every ratio and remainder exact.
-WITH weights AS (
+--
+-- Incremental (the .yml's `incremental` block; docs/PERFORMANCE.md): a batch's split
+-- depends only on its own frozen deliveries (R12), its delivered_batches row and its
+-- batch_revenue row, so only the batches whose row in either changed since the last
+-- computation are split again; the other batches' rows are kept as they were.
+WITH changed_batches AS (
+    SELECT deal_id, batch_id FROM delivered_batches__changed
+    UNION
+    SELECT deal_id, batch_id FROM batch_revenue__changed
+),
+weights AS (
     SELECT
         d.deal_id, d.batch_id, d.subscriber_id, d.revenue_month,
         count(*) AS clips,
@@ -11,6 +21,8 @@ WITH weights AS (
                  ELSE CAST(d.billable_seconds AS HUGEINT) END) AS weight
     FROM deal_deliveries AS d
     JOIN delivered_batches AS b USING (deal_id, batch_id)
+    LEFT JOIN changed_batches AS c USING (deal_id, batch_id)
+    WHERE getvariable('full_refresh') OR c.deal_id IS NOT NULL
     GROUP BY ALL
 ),
 shares AS (
@@ -47,4 +59,11 @@ SELECT
     CAST(total_weight AS VARCHAR) AS batch_weight,
     CAST(clips AS BIGINT) AS clips, CAST(billable_seconds AS BIGINT) AS billable_seconds
 FROM ranked
+UNION ALL
+-- the batches not split again, as the last computation left them
+SELECT kept.deal_id, kept.batch_id, kept.subscriber_id, kept.revenue_month, kept.allocated_cents, kept.floor_cents,
+       kept.remainder_cents, kept.remainder_fraction, kept.weight, kept.batch_weight, kept.clips, kept.billable_seconds
+FROM revenue_share_allocations AS kept
+ANTI JOIN changed_batches USING (deal_id, batch_id)
+WHERE NOT getvariable('full_refresh')
 ORDER BY deal_id, batch_id, subscriber_id

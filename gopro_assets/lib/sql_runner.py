@@ -448,13 +448,28 @@ def register_changes(con: duckdb.DuckDBPyConnection, store: DeltaStore, model: S
                 con.unregister(old)
         except Exception:  # noqa: BLE001 - any earlier version that cannot be compared: recompute it all
             full = True
-    for table, keys in model.changed_keys.items():
-        if full:
-            cols = ", ".join(_quote(k) for k in keys)
-            changed[table] = fetch_arrow(con, f"SELECT DISTINCT {cols} FROM {table} WHERE false")
+    if full:
+        register_full_refresh(con, model)
+        return True
+    for table in model.changed_keys:
         con.register(table + CHANGED_SUFFIX, changed[table])
-    con.execute("SET VARIABLE full_refresh = ?", [full])
-    return full
+    con.execute("SET VARIABLE full_refresh = false")
+    return False
+
+
+def register_full_refresh(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
+    """Make an incremental model compute everything on ``con``, whose inputs are already
+    registered: every ``<input>__changed`` empty, ``full_refresh`` true, and an empty
+    stand-in for the model's own earlier rows when none is registered."""
+    for table, keys in model.changed_keys.items():
+        cols = ", ".join(_quote(k) for k in keys)
+        con.register(table + CHANGED_SUFFIX, fetch_arrow(con, f"SELECT DISTINCT {cols} FROM {table} WHERE false"))
+    try:
+        con.execute(f"SELECT * FROM {model.name} LIMIT 0")
+    except duckdb.CatalogException:
+        cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in model.column_types.items())
+        con.register(model.name, con.sql(f"SELECT {cols} WHERE false").to_arrow_table())
+    con.execute("SET VARIABLE full_refresh = true")
 
 
 def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> pa.Table:
