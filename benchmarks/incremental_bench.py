@@ -133,12 +133,12 @@ def _build(args: dict) -> dict:
     counts = write_lake(synth, lake, history - 1)
     record_ingested_files(lake, {p: v for p, v in written.items() if new_day not in p and not p.startswith("deals/")},
                           str(landing))
+    store = DeltaStore(lake)
     from gopro_assets.lib import fingerprint_index
 
     # the R4 fingerprint index the nightly inventory runs would have kept up to date
-    fingerprint_index.reindex(DeltaStore(lake), fingerprint_index.day_files(DeltaStore(lake))[1])
+    fingerprint_index.reindex(store, fingerprint_index.day_files(store)[1])
     timings["lake_tables"] = time.monotonic() - t
-    store = DeltaStore(lake)
     through = spec.day_date(history - 1)
     t = time.monotonic()
     # the derived tables: snapshots month by month, then the money path of the last night
@@ -221,7 +221,7 @@ def full_recompute(store, base: dict) -> dict:
     per model, nothing written. The reference for what the skip and the incremental
     model save (docs/PERFORMANCE.md)."""
     from gopro_assets.lib.pipeline import _model
-    from gopro_assets.lib.sql_runner import connect_for_model, run_model
+    from gopro_assets.lib.sql_runner import connect_for_model, register_full_refresh, run_model
 
     out = {}
     for name in UNPARTITIONED_MONEY:
@@ -229,7 +229,7 @@ def full_recompute(store, base: dict) -> dict:
         model = _model(name)
         con = connect_for_model(store, model, base)
         if model.changed_keys:  # an incremental model: judged from scratch here
-            con.execute("SET VARIABLE full_refresh = true")
+            register_full_refresh(con, model)
         result = run_model(con, model)
         con.close()
         store.unchanged(name, result)

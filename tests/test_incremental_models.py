@@ -18,12 +18,14 @@ from hypothesis import strategies as st
 
 from gopro_assets.lib.delta_store import DeltaStore
 from gopro_assets.lib.pipeline import _model, run_sql
-from gopro_assets.lib.sql_runner import FINGERPRINT_KEY, connect_for_model, run_model
+from gopro_assets.lib.sql_runner import FINGERPRINT_KEY, connect_for_model, register_full_refresh, run_model
 from test_deliveries import CUTOFF, US, Lake
 
 VARIABLES = {"as_of": "2099-01-01T00:00:00+00:00", "share_rate_num": 1, "share_rate_den": 2,
              "min_payout_cents": 1000, "review_days": 7}
 MODEL = "late_revocations"
+UNIQUE_KEY = {MODEL: ("deal_id", "batch_id", "clip_id"),
+              "revenue_share_allocations": ("deal_id", "batch_id", "subscriber_id")}
 
 
 def _key(r):
@@ -34,20 +36,24 @@ def stored(store: DeltaStore) -> list[dict]:
     return sorted(store.read(MODEL).to_pylist(), key=_key)
 
 
-def full_recompute(store: DeltaStore, variables: dict = VARIABLES) -> list[dict]:
-    """The model's rows re-judged from scratch (nothing written)."""
-    con = connect_for_model(store, _model(MODEL), variables)
-    con.execute("SET VARIABLE full_refresh = true")
-    rows = run_model(con, _model(MODEL)).to_pylist()
+def from_scratch(store: DeltaStore, variables: dict = VARIABLES, model: str = MODEL) -> list[dict]:
+    """The model's rows computed in full (nothing written), sorted by its key."""
+    con = connect_for_model(store, _model(model), variables)
+    register_full_refresh(con, _model(model))
+    rows = run_model(con, _model(model)).to_pylist()
     con.close()
-    return sorted(rows, key=_key)
+    return sorted(rows, key=lambda r: tuple(r[c] for c in UNIQUE_KEY[model]))
 
 
-def scope(store: DeltaStore, variables: dict = VARIABLES) -> dict:
-    """What the next run would re-judge: full_refresh and each input's changed keys."""
-    con = connect_for_model(store, _model(MODEL), variables)
+def full_recompute(store: DeltaStore, variables: dict = VARIABLES) -> list[dict]:
+    return from_scratch(store, variables)
+
+
+def scope(store: DeltaStore, variables: dict = VARIABLES, model: str = MODEL) -> dict:
+    """What the next run would recompute: full_refresh and each input's changed keys."""
+    con = connect_for_model(store, _model(model), variables)
     out = {"full_refresh": con.execute("SELECT getvariable('full_refresh')").fetchall()[0][0]}
-    for table in _model(MODEL).changed_keys:
+    for table in _model(model).changed_keys:
         out[table] = sorted(con.sql(f"SELECT * FROM {table}__changed").fetchall())
     con.close()
     return out
@@ -209,20 +215,11 @@ def allocations(store: DeltaStore, variables: dict = VARIABLES) -> list[dict]:
 
 
 def allocations_from_scratch(store: DeltaStore, variables: dict = VARIABLES) -> list[dict]:
-    con = connect_for_model(store, _model(ALLOCATIONS), variables)
-    con.execute("SET VARIABLE full_refresh = true")
-    rows = run_model(con, _model(ALLOCATIONS)).to_pylist()
-    con.close()
-    return sorted(rows, key=lambda r: (r["deal_id"], r["batch_id"], r["subscriber_id"]))
+    return from_scratch(store, variables, ALLOCATIONS)
 
 
 def allocation_scope(store: DeltaStore, variables: dict = VARIABLES) -> dict:
-    con = connect_for_model(store, _model(ALLOCATIONS), variables)
-    out = {"full_refresh": con.execute("SELECT getvariable('full_refresh')").fetchall()[0][0]}
-    for table in _model(ALLOCATIONS).changed_keys:
-        out[table] = sorted(con.sql(f"SELECT * FROM {table}__changed").fetchall())
-    con.close()
-    return out
+    return scope(store, variables, ALLOCATIONS)
 
 
 def test_allocations_split_only_a_new_batch_and_keep_the_others(store):

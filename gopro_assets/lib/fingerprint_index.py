@@ -32,9 +32,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gopro_assets.lib import duck
+from gopro_assets.lib.inventory import INVENTORY, INVENTORY_SCHEMA
+from gopro_assets.lib.sql_runner import register_table
 
 INDEX = "footage_fingerprint_index"
-INVENTORY = "footage_inventory"
 INDEX_SCHEMA = pa.schema([("fp_key", pa.int64()), ("upload_day", pa.date32()), ("day_files", pa.string()),
                           ("upload_month", pa.string())])
 # 63 bits of the fingerprint's MD5 (a BIGINT without overflow). A collision only makes a
@@ -77,9 +78,6 @@ def _index_predicate(days) -> str:
 def _inventory_rows(store, version: int | None, days, columns: list[str], fingerprints: pa.Array | None = None) -> pa.Table:
     """Rows of the inventory partitions ``days`` at ``version`` (only those with
     ``fingerprints``); DuckDB opens only those partitions' files."""
-    from gopro_assets.lib.inventory import INVENTORY_SCHEMA
-    from gopro_assets.lib.sql_runner import register_table
-
     empty = INVENTORY_SCHEMA.empty_table().select(columns)
     if not days or version is None:
         return empty
@@ -113,8 +111,6 @@ def rows_with_fingerprints(store, fingerprints: list[str], columns: list[str]) -
     indexed: set[date] = set()
     candidate_days: set[date] = set()
     if store.exists(INDEX):
-        from gopro_assets.lib.sql_runner import register_table
-
         con = duck.connect()
         try:
             register_table(con, store, INDEX)

@@ -215,7 +215,6 @@ class CachingReader:
         self._pos += len(out)
         return out
 
-
     def _zero_block(self, i: int) -> bytes:
         return bytes(max(0, min(self._block, self._size - i * self._block))) if self._zeros_instead(i) else b""
 

@@ -160,17 +160,12 @@ def connect(store: DeltaStore, tables: list[str], variables: dict, empty_schemas
     # semantics either way: the row with the greatest event_at <= t.
     con.execute("SET asof_loop_join_threshold = 0")
     for table in tables:
-        version = (versions or {}).get(table)
-        if _register_parquet(con, store, table, version):
+        if register_table(con, store, table, (versions or {}).get(table)):
             continue
-        ds = store.dataset(table, version)
-        if ds is None:
-            schema = (empty_schemas or {}).get(table)
-            if schema is None:
-                raise FileNotFoundError(f"input table {table!r} does not exist yet in {store.root}")
-            con.register(table, schema.empty_table())
-        else:
-            con.register(table, ds)
+        schema = (empty_schemas or {}).get(table)
+        if schema is None:
+            raise FileNotFoundError(f"input table {table!r} does not exist yet in {store.root}")
+        con.register(table, schema.empty_table())
     # The first statement month (contract §1: anything dated before GOPRO_START_DATE
     # belongs to the first partition); callers may override it.
     from gopro_assets.settings import start_date
@@ -401,8 +396,7 @@ def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> du
     con = connect(store, inputs + ([model.name] if own else []), variables, versions=pinned)
     if model.reads_itself and not own:
         # first partition ever: the model's own (empty) table for its opening balances
-        cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in model.column_types.items())
-        con.register(model.name, con.sql(f"SELECT {cols} WHERE false").to_arrow_table())
+        _register_empty_own_table(con, model)
     if model.changed_keys:
         register_changes(con, store, model, variables, versions)
     return con
@@ -423,7 +417,7 @@ def register_changes(con: duckdb.DuckDBPyConnection, store: DeltaStore, model: S
     (the consent timelines are recomputed every night): the cost is one pass over each of
     these inputs, which grow with the population, never with the delivery history.
     """
-    recorded = last_fingerprint(store, model) if store.exists(model.name) else None
+    recorded = last_fingerprint(store, model)
     now = _fingerprint(store, model, variables, versions)
     full = recorded is None or any(recorded.get(k) != now[k] for k in ("code", "int64", "variables"))
     changed: dict[str, pa.Table] = {}
@@ -433,13 +427,13 @@ def register_changes(con: duckdb.DuckDBPyConnection, store: DeltaStore, model: S
                 before, after = recorded["inputs"].get(table), versions.get(table)
                 if before is None or after is None:
                     raise LookupError(f"{table}: no version to compare")
-                cols = ", ".join(_quote(k) for k in keys)
                 if before == after:
-                    changed[table] = fetch_arrow(con, f"SELECT DISTINCT {cols} FROM {table} WHERE false")
+                    changed[table] = _no_keys(con, table, keys)
                     continue
                 old = f"{table}__before"
                 if not register_table(con, store, table, before, name=old):
                     raise LookupError(f"{table}: version {before} is gone")
+                cols = ", ".join(_quote(k) for k in keys)
                 changed[table] = fetch_arrow(con, f"""
                     SELECT DISTINCT {cols} FROM (
                         (SELECT * FROM {table} EXCEPT SELECT * FROM {old})
@@ -462,14 +456,23 @@ def register_full_refresh(con: duckdb.DuckDBPyConnection, model: SqlModel) -> No
     registered: every ``<input>__changed`` empty, ``full_refresh`` true, and an empty
     stand-in for the model's own earlier rows when none is registered."""
     for table, keys in model.changed_keys.items():
-        cols = ", ".join(_quote(k) for k in keys)
-        con.register(table + CHANGED_SUFFIX, fetch_arrow(con, f"SELECT DISTINCT {cols} FROM {table} WHERE false"))
+        con.register(table + CHANGED_SUFFIX, _no_keys(con, table, keys))
     try:
         con.execute(f"SELECT * FROM {model.name} LIMIT 0")
     except duckdb.CatalogException:
-        cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in model.column_types.items())
-        con.register(model.name, con.sql(f"SELECT {cols} WHERE false").to_arrow_table())
+        _register_empty_own_table(con, model)
     con.execute("SET VARIABLE full_refresh = true")
+
+
+def _no_keys(con: duckdb.DuckDBPyConnection, table: str, keys: list[str]) -> pa.Table:
+    """An empty ``<input>__changed``: the key columns of ``table``, no row."""
+    return fetch_arrow(con, f"SELECT DISTINCT {', '.join(_quote(k) for k in keys)} FROM {table} WHERE false")
+
+
+def _register_empty_own_table(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
+    """The model's own table before it exists: no rows, the column types of its .yml."""
+    cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in model.column_types.items())
+    con.register(model.name, con.sql(f"SELECT {cols} WHERE false").to_arrow_table())
 
 
 def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> pa.Table:
