@@ -72,8 +72,11 @@ def machine() -> dict:
     """The machine and its load: figures on a shared 2-core box are only comparable with these."""
     info = {"nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     try:
-        info["cpu_model"] = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                                 if line.startswith("model name"))
+        info["cpu_model"] = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         info["cpu_model"] = platform.processor()
     try:
@@ -124,16 +127,20 @@ def run_worker(module: str, args: dict, env: dict | None = None, timeout: float 
     no warm caches of the parent) and return its JSON result with the wall time."""
     cmd = [sys.executable, "-m", module, "--worker", json.dumps(args, default=str)]
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
     wall = time.monotonic() - started
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if proc.returncode != 0 or not lines:
         tail = "\n".join((proc.stdout + "\n" + proc.stderr).splitlines()[-40:])
         raise RuntimeError(f"worker {module} failed (exit {proc.returncode}):\n{tail}")
-    result = json.loads(lines[-1][len(RESULT_PREFIX):])
+    result = json.loads(lines[-1][len(RESULT_PREFIX) :])
     result["process_wall_s"] = wall
     if log is not None:
-        log(f"    worker {module} {args.get('task', '')}: {wall:.1f}s, peak RSS {result['peak_rss_bytes'] / 2**20:.0f} MiB")
+        log(
+            f"    worker {module} {args.get('task', '')}: {wall:.1f}s, peak RSS {result['peak_rss_bytes'] / 2**20:.0f} MiB"
+        )
     return result
 
 

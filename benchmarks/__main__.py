@@ -29,20 +29,26 @@ def _table(figures: list[dict]) -> str:
     widths = [min(60, max(len(r[i]) for r in rows)) for i in range(len(rows[0]))]
     lines = []
     for n, r in enumerate(rows):
-        lines.append("  ".join(c[:widths[i]].ljust(widths[i]) for i, c in enumerate(r)))
+        lines.append("  ".join(c[: widths[i]].ljust(widths[i]) for i, c in enumerate(r)))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="generate data and run the benchmarks")
     p.add_argument("--scale", choices=sorted(SCALES), default="small")
-    p.add_argument("--only", nargs="+", choices=BENCHES, default=None,
-                   help="run only these benchmarks (default: all; tiny skips demo)")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=BENCHES,
+        default=None,
+        help="run only these benchmarks (default: all; tiny skips demo)",
+    )
     p.add_argument("--workdir", default=None, help="where the data goes (default: a temporary folder, removed after)")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--out", default=None, help="result JSON (default: benchmarks/results/<scale>.json)")
@@ -86,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print()
     print(_table(figures))
-    print(f"\nmachine: {before['nproc']} CPU ({before.get('cpu_model')}), {before.get('mem_total_gb')} GB; "
-          f"load average {before['loadavg'][0]:.2f} before, {after['loadavg'][0]:.2f} after; results in {out}")
+    print(
+        f"\nmachine: {before['nproc']} CPU ({before.get('cpu_model')}), {before.get('mem_total_gb')} GB; "
+        f"load average {before['loadavg'][0]:.2f} before, {after['loadavg'][0]:.2f} after; results in {out}"
+    )
     return 0 if all(f["ok"] is not False for f in figures) else 1
 
 

@@ -14,7 +14,7 @@ identical to the clean run, with no Dagster run left unfinished. Prints the tall
 on any finding.
 
 The same machinery runs in CI with 20 kill points (tests/test_crash_safety.py, helpers in
-tests/crash_harness.py). Results: docs/RELIABILITY.md ("Crash safety").
+gopro_tools/crash_harness.py). Results: docs/RELIABILITY.md ("Crash safety").
 """
 
 from __future__ import annotations
@@ -26,22 +26,26 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-import crash_harness as ch  # noqa: E402
+from gopro_tools import crash_harness as ch
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.crash_soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.crash_soak",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--kills", type=int, default=200, help="kill points in total (default 200)")
-    parser.add_argument("--per-lake", type=int, default=10, help="kills on one lake before it must converge (default 10)")
+    parser.add_argument(
+        "--per-lake", type=int, default=10, help="kills on one lake before it must converge (default 10)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="lakes crashed in parallel (default 2)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the kill moments (default: random, printed)")
-    parser.add_argument("--dir", default=None, help="work folder (default: a temporary folder, on /dev/shm when present)")
+    parser.add_argument(
+        "--dir", default=None, help="work folder (default: a temporary folder, on /dev/shm when present)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -58,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the clean run failed:\n{clean_run.log[-5000:]}")
         return 1
     clean = ch.snapshot(clean_lake)
-    print(f"clean run: {clean_run.seconds:.1f}s (first Dagster run after {clean_run.first_run_at:.1f}s), "
-          f"{sum(1 for k in clean if k != '__files__')} tables, {len(clean['__files__'])} other files", flush=True)
+    print(
+        f"clean run: {clean_run.seconds:.1f}s (first Dagster run after {clean_run.first_run_at:.1f}s), "
+        f"{sum(1 for k in clean if k != '__files__')} tables, {len(clean['__files__'])} other files",
+        flush=True,
+    )
 
     rng = random.Random(seed)
     plan = [min(args.per_lake, args.kills - i) for i in range(0, args.kills, args.per_lake)]
@@ -71,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             what = "finished first" if attempt.killed_after is None else f"killed at {delay:5.1f}s"
             with lock:
-                print(f"  {lake.root.name}: {what} during {attempt.where}: {'OK' if not problems else 'PROBLEMS'}", flush=True)
+                print(
+                    f"  {lake.root.name}: {what} during {attempt.where}: {'OK' if not problems else 'PROBLEMS'}",
+                    flush=True,
+                )
 
     def worker() -> None:
         while True:
@@ -99,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         t.join()
 
     elapsed = time.monotonic() - t0
-    print(f"\n== crash soak: {total.kills} SIGKILLs on {len(plan)} lakes in {elapsed / 60:.1f} min, seed {seed} "
-          f"(clean run {clean_run.seconds:.1f}s) ==")
+    print(
+        f"\n== crash soak: {total.kills} SIGKILLs on {len(plan)} lakes in {elapsed / 60:.1f} min, seed {seed} "
+        f"(clean run {clean_run.seconds:.1f}s) =="
+    )
     for where, n in sorted(total.where.items()):
         print(f"  killed during {where}: {n}")
     print(f"  attempts that finished before their kill moment: {total.finished_early}")

@@ -31,8 +31,13 @@ def _cli() -> list[str]:
 
 
 def _env(workdir: Path) -> dict:
-    return {**os.environ, "DAGSTER_HOME": str(workdir / "dagster_home"), "GOPRO_LANDING": str(workdir / "landing"),
-            "GOPRO_LAKE": str(workdir / "lake"), "GOPRO_EXPORTS": str(workdir / "exports")}
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(workdir / "dagster_home"),
+        "GOPRO_LANDING": str(workdir / "landing"),
+        "GOPRO_LAKE": str(workdir / "lake"),
+        "GOPRO_EXPORTS": str(workdir / "exports"),
+    }
 
 
 def _timed(cmd: list[str], env: dict, cwd: Path) -> tuple[float, str]:
@@ -51,8 +56,11 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
     demo_s, demo_out = _timed([*_cli(), "demo"], env, workdir)
     log(f"demo: written in {demo_s:.1f}s; gopro-lake materialize")
     mat_s, mat_out = _timed([*_cli(), "materialize"], env, workdir)
-    stages = [{"stage": m.group(1), "what": m.group(2).strip()} for m in re.finditer(r"\[(\d+/\d+)\] (.*)", mat_out)
-              if "done in" not in m.group(2) and "FAILED" not in m.group(2)]
+    stages = [
+        {"stage": m.group(1), "what": m.group(2).strip()}
+        for m in re.finditer(r"\[(\d+/\d+)\] (.*)", mat_out)
+        if "done in" not in m.group(2) and "FAILED" not in m.group(2)
+    ]
     done = {m.group(1): float(m.group(2)) for m in re.finditer(r"\[(\d+/\d+)\] done in ([\d.]+)s", mat_out)}
     for s in stages:
         s["seconds"] = done.get(s["stage"])
@@ -61,26 +69,66 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
     from gopro_assets.settings import yesterday_utc
 
     through = yesterday_utc()
-    plain = run_worker("benchmarks.demo_bench", {"task": "plain", "landing": env["GOPRO_LANDING"],
-                                                 "lake": str(workdir / "lake_plain"), "through": through.isoformat()}, log=log)
+    plain = run_worker(
+        "benchmarks.demo_bench",
+        {
+            "task": "plain",
+            "landing": env["GOPRO_LANDING"],
+            "lake": str(workdir / "lake_plain"),
+            "through": through.isoformat(),
+        },
+        log=log,
+    )
     total = demo_s + mat_s
     daily = next((s for s in stages if "footage_inventory" in s["what"]), None)
     recording = sum(r["recording_s"] for r in events["runs"])
     figures = [
-        Figure("demo", "demo end to end (gopro-lake demo + materialize)", round(total, 1), "s",
-               "same work without Dagster (demo + lib.pipeline.run_all)", round(demo_s + plain["wall_s"], 1),
-               "< 90 s on 2 cores", total < 90,
-               note=f"demo {demo_s:.1f}s + materialize {mat_s:.1f}s; {events['partitions']} daily partitions",
-               detail={"stages": stages}),
-        Figure("demo", "materialize alone", round(mat_s, 1), "s", "lib.pipeline.run_all", round(plain["wall_s"], 1), "",
-               None, note=f"Dagster overhead {mat_s - plain['wall_s']:.1f}s"),
+        Figure(
+            "demo",
+            "demo end to end (gopro-lake demo + materialize)",
+            round(total, 1),
+            "s",
+            "same work without Dagster (demo + lib.pipeline.run_all)",
+            round(demo_s + plain["wall_s"], 1),
+            "< 90 s on 2 cores",
+            total < 90,
+            note=f"demo {demo_s:.1f}s + materialize {mat_s:.1f}s; {events['partitions']} daily partitions",
+            detail={"stages": stages},
+        ),
+        Figure(
+            "demo",
+            "materialize alone",
+            round(mat_s, 1),
+            "s",
+            "lib.pipeline.run_all",
+            round(plain["wall_s"], 1),
+            "",
+            None,
+            note=f"Dagster overhead {mat_s - plain['wall_s']:.1f}s",
+        ),
     ]
     if daily is not None:
-        figures.append(Figure("demo", "daily-partition stage", daily["seconds"] or 0, "s",
-                              "time recording per-partition events", round(recording, 1), "", None,
-                              note=daily["what"]))
-    return figures, {"demo_s": demo_s, "materialize_s": mat_s, "stages": stages, "events": events, "plain": plain,
-                     "materialize_output_tail": mat_out[-4000:]}
+        figures.append(
+            Figure(
+                "demo",
+                "daily-partition stage",
+                daily["seconds"] or 0,
+                "s",
+                "time recording per-partition events",
+                round(recording, 1),
+                "",
+                None,
+                note=daily["what"],
+            )
+        )
+    return figures, {
+        "demo_s": demo_s,
+        "materialize_s": mat_s,
+        "stages": stages,
+        "events": events,
+        "plain": plain,
+        "materialize_output_tail": mat_out[-4000:],
+    }
 
 
 # -- worker side ----------------------------------------------------------------------------------
@@ -100,7 +148,10 @@ def _events(args: dict) -> dict:
         kinds = Counter(e.dagster_event.event_type_value if e.dagster_event else "log" for e in records)
         spans = {}
         for e in records:
-            if e.dagster_event and e.dagster_event.event_type_value in ("ASSET_MATERIALIZATION", "ASSET_MATERIALIZATION_PLANNED"):
+            if e.dagster_event and e.dagster_event.event_type_value in (
+                "ASSET_MATERIALIZATION",
+                "ASSET_MATERIALIZATION_PLANNED",
+            ):
                 key = (e.dagster_event.event_type_value, e.step_key)
                 lo, hi = spans.get(key, (e.timestamp, e.timestamp))
                 spans[key] = (min(lo, e.timestamp), max(hi, e.timestamp))
@@ -112,14 +163,21 @@ def _events(args: dict) -> dict:
             first = date.fromisoformat(tags["dagster/asset_partition_range_start"])
             last = date.fromisoformat(tags["dagster/asset_partition_range_end"])
             partitions = max(partitions, (last - first).days + 1)
-        runs.append({"run_id": run.run_id[:8], "events": len(records), "by_type": dict(kinds),
-                     "span_s": round(end - start, 2), "recording_s": round(recording, 2)})
+        runs.append(
+            {
+                "run_id": run.run_id[:8],
+                "events": len(records),
+                "by_type": dict(kinds),
+                "span_s": round(end - start, 2),
+                "recording_s": round(recording, 2),
+            }
+        )
     return {"runs": runs, "partitions": partitions}
 
 
 def _plain(args: dict) -> dict:
-    from gopro_assets.lib.delta_store import DeltaStore
-    from gopro_assets.lib.pipeline import run_all
+    from gopro_assets.lake.delta_store import DeltaStore
+    from gopro_tools.pipeline import run_all
 
     started = time.monotonic()
     run_all(DeltaStore(args["lake"]), args["landing"], date(2025, 1, 1), date.fromisoformat(args["through"]))

@@ -11,7 +11,7 @@ The footage is real and generated here with PyAV:
 * a few long camera-like clips, 1080p60 at about 45 Mbit/s and 4K30 at about 90 Mbit/s,
   each written twice (moov at the start and at the end): one closed GOP of noisy frames is
   encoded once and its packets are repeated for the whole duration (the technique of
-  ``gopro_assets/lib/demo.py``), so a 1 GB file costs seconds.
+  ``gopro_tools/demo_landing.py``), so a 1 GB file costs seconds.
 
 Every method reads files that were just written (page cache), measured in fresh processes.
 """
@@ -37,7 +37,7 @@ MiB = 2**20
 
 
 def _small_specs(n: int):
-    from gopro_assets.lib.demo import ClipSpec
+    from gopro_tools.demo_landing import ClipSpec
 
     res = [(1920, 1080), (1280, 720), (2704, 1520), (1080, 1920), (640, 360), (3840, 2160), (854, 480)]
     out = []
@@ -46,14 +46,25 @@ def _small_specs(n: int):
         codec = "hevc" if k % 5 == 3 and max(w, h) <= 1920 else "h264"
         fps = [30, 60, 25, 24, 120, 30, 50][k % 7] if max(w, h) <= 1920 else 30
         seconds = 3 if max(w, h) >= 3840 else 4 + (k * 7) % 17
-        out.append(ClipSpec(width=w, height=h, fps=fps, n_frames=seconds * fps, codec=codec,
-                            audio=["none", "after", "first"][k % 3] if codec != "mpeg4" else "none",
-                            telemetry=k % 2 == 0, faststart=k % 3 == 0, y_top=40 + k % 100, u=90 + k % 60))
+        out.append(
+            ClipSpec(
+                width=w,
+                height=h,
+                fps=fps,
+                n_frames=seconds * fps,
+                codec=codec,
+                audio=["none", "after", "first"][k % 3] if codec != "mpeg4" else "none",
+                telemetry=k % 2 == 0,
+                faststart=k % 3 == 0,
+                y_top=40 + k % 100,
+                u=90 + k % 60,
+            )
+        )
     return out
 
 
 def _encode_small(root: Path, scale: Scale) -> list[str]:
-    from gopro_assets.lib.demo import _encode  # the demo's cheap real MP4s
+    from gopro_tools.demo_landing import _encode  # the demo's cheap real MP4s
 
     encodes = []
     scratch = root / "_encodes"
@@ -75,22 +86,27 @@ def _encode_small(root: Path, scale: Scale) -> list[str]:
     return keys
 
 
-def _encode_big(path: Path, width: int, height: int, fps: int, seconds: int, noise: float, faststart: bool,
-                gop: int = 16) -> None:
+def _encode_big(
+    path: Path, width: int, height: int, fps: int, seconds: int, noise: float, faststart: bool, gop: int = 16
+) -> None:
     """A long clip: one closed GOP of partly noisy frames (camera-like bit rate), repeated,
     with a silent AAC track interleaved as a camera writes it."""
     import av
     import numpy as np
 
-    from gopro_assets.lib.demo import _audio_packets, _packet
+    from gopro_tools.demo_landing import _audio_packets, _packet
 
     rng = np.random.default_rng(width + fps)
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(path), "w", format="mp4", options=options) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": "ultrafast", "crf": "23", "threads": "2",
-                         "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"}
+        video.options = {
+            "preset": "ultrafast",
+            "crf": "23",
+            "threads": "2",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0",
+        }
         audio = out.add_stream("aac", rate=48000, layout="stereo")
         base = np.tile(np.linspace(40, 200, height, dtype=np.uint8)[:, None], (1, width))
         packets = []
@@ -129,14 +145,22 @@ def make_footage(root: Path, scale: Scale) -> dict:
     small = _encode_small(root, scale)
     big = []
     s1080, s4k = scale.big_file_seconds
-    for (w, h, fps, seconds, noise) in [(1920, 1080, 60, s1080, 0.07), (3840, 2160, 30, s4k, 0.06)]:
+    for w, h, fps, seconds, noise in [(1920, 1080, 60, s1080, 0.07), (3840, 2160, 30, s4k, 0.06)]:
         for faststart in (True, False):
             key = f"sub-big/2025/01/GX01{w}{'F' if faststart else 'E'}.MP4"
             path = root / "footage" / key
             path.parent.mkdir(parents=True, exist_ok=True)
             _encode_big(path, w, h, fps, seconds, noise, faststart)
-            big.append({"key": key, "size": path.stat().st_size, "moov": "start" if faststart else "end",
-                        "resolution": f"{w}x{h}", "fps": fps, "seconds": seconds})
+            big.append(
+                {
+                    "key": key,
+                    "size": path.stat().st_size,
+                    "moov": "start" if faststart else "end",
+                    "resolution": f"{w}x{h}",
+                    "fps": fps,
+                    "seconds": seconds,
+                }
+            )
     # The worst case for the read budget: 4K frames of pure noise, keyframes of several MB
     # (ffmpeg reads the first packet while opening a file; docs/FINGERPRINT.md). Only for
     # the bytes-read figures: not a camera's bit rate, so not in the files/s mix.
@@ -145,25 +169,42 @@ def make_footage(root: Path, scale: Scale) -> dict:
         key = f"sub-big/2025/01/GX01NOISE{'F' if faststart else 'E'}.MP4"
         path = root / "footage" / key
         _encode_big(path, 3840, 2160, 30, min(2, s4k), 1.0, faststart)
-        worst.append({"key": key, "size": path.stat().st_size, "moov": "start" if faststart else "end",
-                      "resolution": "3840x2160 full-frame noise", "fps": 30, "seconds": min(2, s4k)})
-    return {"small": small, "big": big, "worst": worst, "seconds": time.monotonic() - started,
-            "small_bytes": sum((root / "footage" / k).stat().st_size for k in small)}
+        worst.append(
+            {
+                "key": key,
+                "size": path.stat().st_size,
+                "moov": "start" if faststart else "end",
+                "resolution": "3840x2160 full-frame noise",
+                "fps": 30,
+                "seconds": min(2, s4k),
+            }
+        )
+    return {
+        "small": small,
+        "big": big,
+        "worst": worst,
+        "seconds": time.monotonic() - started,
+        "small_bytes": sum((root / "footage" / k).stat().st_size for k in small),
+    }
 
 
 # -- measurements (worker side) -------------------------------------------------------------------
 
 
 def _probe_many(args: dict) -> dict:
-    from gopro_assets.lib.probe import probe_many
+    from gopro_assets.domain.footage.probe import probe_many
 
     keys = args["keys"]
     started = time.monotonic()
     results = probe_many(args["landing"], keys)
     wall = time.monotonic() - started
-    return {"wall_s": wall, "files": len(keys), "ok": sum(r.ok for r in results),
-            "meta": {r.object_key: [r.duration_s, r.width, r.height, r.fps, r.codec] for r in results},
-            "bytes_read": {r.object_key: r.bytes_read for r in results}}
+    return {
+        "wall_s": wall,
+        "files": len(keys),
+        "ok": sum(r.ok for r in results),
+        "meta": {r.object_key: [r.duration_s, r.width, r.height, r.fps, r.codec] for r in results},
+        "bytes_read": {r.object_key: r.bytes_read for r in results},
+    }
 
 
 def _bare_pyav(args: dict) -> dict:
@@ -185,36 +226,48 @@ def _ffprobe(args: dict) -> dict:
     started = time.monotonic()
     meta = {}
     for key in args["keys"]:
-        out = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(root / key)],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(root / key)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         info = json.loads(out)
         v = next(s for s in info["streams"] if s["codec_type"] == "video")
         num, den = (int(x) for x in v["avg_frame_rate"].split("/"))
-        meta[key] = [float(v.get("duration") or info["format"]["duration"]), v["width"], v["height"],
-                     num / den if den else 0.0, v["codec_name"]]
+        meta[key] = [
+            float(v.get("duration") or info["format"]["duration"]),
+            v["width"],
+            v["height"],
+            num / den if den else 0.0,
+            v["codec_name"],
+        ]
     return {"wall_s": time.monotonic() - started, "files": len(args["keys"]), "meta": meta}
 
 
 def _big(args: dict) -> dict:
-    from gopro_assets.lib.probe import probe_object
+    from gopro_assets.domain.footage.probe import probe_object
 
     out = {}
     for key in args["keys"]:
         started = time.monotonic()
         r = probe_object(args["landing"], key)
-        out[key] = {"ok": r.ok, "reason": r.reason, "bytes_read": r.bytes_read, "size": r.size_bytes,
-                    "seconds": time.monotonic() - started, "duration_s": r.duration_s}
+        out[key] = {
+            "ok": r.ok,
+            "reason": r.reason,
+            "bytes_read": r.bytes_read,
+            "size": r.size_bytes,
+            "seconds": time.monotonic() - started,
+            "duration_s": r.duration_s,
+        }
     return out
 
 
 def _big_on_s3(workdir: Path, landing: Path, keys: list[str]) -> dict:
     """The big files' bytes read through S3: SeaweedFS ``weed mini`` on loopback (the
-    tests' server, tests/s3_support.py), each probe a series of ranged GETs."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    tests' server, gopro_tools/s3_server.py), each probe a series of ranged GETs."""
     try:
-        from s3_support import SeaweedS3, weed_binary
+        from gopro_tools.s3_server import SeaweedS3, weed_binary
 
         weed_binary()
     except Exception as exc:  # noqa: BLE001 - the figure is reported as not measured, with why
@@ -229,8 +282,9 @@ def _big_on_s3(workdir: Path, landing: Path, keys: list[str]) -> dict:
         root = f"s3://{server.bucket}/landing"
         server.upload_tree(local, root)
         log(f"probe: {len(keys)} long clips uploaded to {root}")
-        results = run_worker("benchmarks.probe_bench", {"task": "big", "landing": root, "keys": keys},
-                             env=server.env(), log=log)
+        results = run_worker(
+            "benchmarks.probe_bench", {"task": "big", "landing": root, "keys": keys}, env=server.env(), log=log
+        )
         return {"results": {k: v for k, v in results.items() if k in keys}}
     finally:
         server.stop()
@@ -240,7 +294,7 @@ def _big_on_s3(workdir: Path, landing: Path, keys: list[str]) -> dict:
 
 
 def _same(a: list, b: list) -> bool:
-    return (abs(a[0] - b[0]) < 0.05 and a[1] == b[1] and a[2] == b[2] and abs(a[3] - b[3]) < 0.01 and a[4] == b[4])
+    return abs(a[0] - b[0]) < 0.05 and a[1] == b[1] and a[2] == b[2] and abs(a[3] - b[3]) < 0.01 and a[4] == b[4]
 
 
 def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
@@ -248,8 +302,10 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
     log(f"probe: encoding {scale.probe_small_files} small clips and 4 long ones")
     footage = make_footage(landing, scale)
     keys = footage["small"] + [b["key"] for b in footage["big"]]
-    log(f"probe: footage written in {footage['seconds']:.0f}s "
-        f"({footage['small_bytes'] / MB:.0f} MB small, {sum(b['size'] for b in footage['big']) / MB:.0f} MB long)")
+    log(
+        f"probe: footage written in {footage['seconds']:.0f}s "
+        f"({footage['small_bytes'] / MB:.0f} MB small, {sum(b['size'] for b in footage['big']) / MB:.0f} MB long)"
+    )
     common = {"landing": str(landing), "keys": keys}
     run_worker("benchmarks.probe_bench", {"task": "probe_many", **common})  # warm-up: page cache, imports
     many = run_worker("benchmarks.probe_bench", {"task": "probe_many", **common}, log=log)
@@ -257,39 +313,79 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
     ff_keys = footage["small"][: max(0, scale.ffprobe_files - len(footage["big"]))] + [b["key"] for b in footage["big"]]
     ff = run_worker("benchmarks.probe_bench", {"task": "ffprobe", "landing": str(landing), "keys": ff_keys}, log=log)
     sized = footage["big"] + footage["worst"]
-    big = run_worker("benchmarks.probe_bench", {"task": "big", "landing": str(landing), "keys": [b["key"] for b in sized]},
-                     log=log)
+    big = run_worker(
+        "benchmarks.probe_bench", {"task": "big", "landing": str(landing), "keys": [b["key"] for b in sized]}, log=log
+    )
     on_s3 = _big_on_s3(workdir, landing, [b["key"] for b in sized])
     rate = many["files"] / many["wall_s"]
     bare_rate = bare["files"] / bare["wall_s"]
     ff_rate = ff["files"] / ff["wall_s"]
     agree = sum(_same(many["meta"][k], ff["meta"][k]) for k in ff_keys)
     figures = [
-        Figure("probe", "probe_many files/s (inventory path)", round(rate, 1), "files/s", "bare PyAV open+headers loop",
-               round(bare_rate, 1), ">= 0.8x the bare PyAV loop", rate >= 0.8 * bare_rate,
-               note=f"{rate / bare_rate:.2f}x bare PyAV; {many['files']} files ({len(footage['big'])} long), "
-                    f"{many['ok']} ok; includes worker start-up and the 1 MiB fingerprint"),
-        Figure("probe", "probe_many files/s vs ffprobe", round(rate, 1), "files/s", "ffprobe per file",
-               round(ff_rate, 1), ">= 30x ffprobe", rate >= 30 * ff_rate,
-               note=f"{rate / ff_rate:.0f}x ffprobe; metadata identical to ffprobe on {agree}/{len(ff_keys)} files"),
+        Figure(
+            "probe",
+            "probe_many files/s (inventory path)",
+            round(rate, 1),
+            "files/s",
+            "bare PyAV open+headers loop",
+            round(bare_rate, 1),
+            ">= 0.8x the bare PyAV loop",
+            rate >= 0.8 * bare_rate,
+            note=f"{rate / bare_rate:.2f}x bare PyAV; {many['files']} files ({len(footage['big'])} long), "
+            f"{many['ok']} ok; includes worker start-up and the 1 MiB fingerprint",
+        ),
+        Figure(
+            "probe",
+            "probe_many files/s vs ffprobe",
+            round(rate, 1),
+            "files/s",
+            "ffprobe per file",
+            round(ff_rate, 1),
+            ">= 30x ffprobe",
+            rate >= 30 * ff_rate,
+            note=f"{rate / ff_rate:.0f}x ffprobe; metadata identical to ffprobe on {agree}/{len(ff_keys)} files",
+        ),
     ]
     for where, results in (("", big), ("on S3 (SeaweedFS on loopback), ", on_s3.get("results"))):
         if results is None:
-            figures.append(Figure("probe", "bytes read on S3", 0, "MiB", target="< 2 MB per file", ok=None,
-                                  note=f"not measured: {on_s3.get('skipped')}"))
+            figures.append(
+                Figure(
+                    "probe",
+                    "bytes read on S3",
+                    0,
+                    "MiB",
+                    target="< 2 MB per file",
+                    ok=None,
+                    note=f"not measured: {on_s3.get('skipped')}",
+                )
+            )
             continue
         for b in sized:
             r = results[b["key"]]
-            figures.append(Figure(
-                "probe", f"bytes read {where}{b['resolution']}@{b['fps']} {b['seconds']}s, moov at {b['moov']}",
-                round(r["bytes_read"] / MiB, 3), "MiB", "file size", round(b["size"] / MiB, 1), "< 2 MB per file",
-                r["ok"] and r["bytes_read"] < 2 * MB,
-                note=f"{r['seconds'] * 1000:.0f} ms; ok={r['ok']} {r['reason'] or ''}".strip()))
-    details = {"footage": {k: v for k, v in footage.items() if k != "small"}, "probe_many_s": many["wall_s"],
-               "bare_s": bare["wall_s"], "ffprobe_s": ff["wall_s"], "ffprobe_files": len(ff_keys), "big": big,
-               "big_on_s3": on_s3,
-               "metadata_agree_with_ffprobe": f"{agree}/{len(ff_keys)}",
-               "peak_rss": {"probe_many_parent": many["peak_rss_bytes"], "bare": bare["peak_rss_bytes"]}}
+            figures.append(
+                Figure(
+                    "probe",
+                    f"bytes read {where}{b['resolution']}@{b['fps']} {b['seconds']}s, moov at {b['moov']}",
+                    round(r["bytes_read"] / MiB, 3),
+                    "MiB",
+                    "file size",
+                    round(b["size"] / MiB, 1),
+                    "< 2 MB per file",
+                    r["ok"] and r["bytes_read"] < 2 * MB,
+                    note=f"{r['seconds'] * 1000:.0f} ms; ok={r['ok']} {r['reason'] or ''}".strip(),
+                )
+            )
+    details = {
+        "footage": {k: v for k, v in footage.items() if k != "small"},
+        "probe_many_s": many["wall_s"],
+        "bare_s": bare["wall_s"],
+        "ffprobe_s": ff["wall_s"],
+        "ffprobe_files": len(ff_keys),
+        "big": big,
+        "big_on_s3": on_s3,
+        "metadata_agree_with_ffprobe": f"{agree}/{len(ff_keys)}",
+        "peak_rss": {"probe_many_parent": many["peak_rss_bytes"], "bare": bare["peak_rss_bytes"]},
+    }
     return figures, details
 
 

@@ -23,9 +23,9 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 def ensure_dagster_home() -> Path:
     """DAGSTER_HOME defaults to ./.dagster_home (contract §1), with telemetry off and the
-    lake_writer pool limited to one slot (gopro_assets/concurrency.py). A dagster.yaml
+    lake_writer pool limited to one slot (gopro_assets/shared/concurrency.py). A dagster.yaml
     written by hand is left alone; one written by an older CLI is upgraded."""
-    from gopro_assets.concurrency import DAGSTER_YAML, OLD_DAGSTER_YAMLS
+    from gopro_assets.shared.concurrency import DAGSTER_YAML, OLD_DAGSTER_YAMLS
 
     home = Path(os.environ.get("DAGSTER_HOME") or "./.dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,9 @@ def plan_stages(defs):
     for key in keys:
         pdef = graph.get(key).partitions_def
         if pdef is None:
-            pdef = next((graph.get(k).partitions_def for k in together(key) if graph.get(k).partitions_def is not None), None)
+            pdef = next(
+                (graph.get(k).partitions_def for k in together(key) if graph.get(k).partitions_def is not None), None
+            )
         pdef_of[key] = pdef
     # a stage after its parents' (a new run when the partitions definition changes), the same
     # for every key of one step
@@ -73,8 +75,10 @@ def plan_stages(defs):
     while changed:
         changed = False
         for key in keys:
-            s = max([stage[p] + (0 if pdef_of[p] == pdef_of[key] else 1) for p in graph.get(key).parent_keys if p in known]
-                    + [stage[k] for k in together(key)])
+            s = max(
+                [stage[p] + (0 if pdef_of[p] == pdef_of[key] else 1) for p in graph.get(key).parent_keys if p in known]
+                + [stage[k] for k in together(key)]
+            )
             if s != stage[key]:
                 stage[key], changed = s, True
     groups: dict[tuple, list] = {}
@@ -83,14 +87,15 @@ def plan_stages(defs):
     return [(pdef_of[ks[0]], ks) for (_, _), ks in sorted(groups.items(), key=lambda kv: kv[0][0])]
 
 
-def materialize(through: date, defs=None, resources: dict | None = None, instance=None, echo=None,
-                run_tags: dict | None = None) -> bool:
+def materialize(
+    through: date, defs=None, resources: dict | None = None, instance=None, echo=None, run_tags: dict | None = None
+) -> bool:
     """Materialize every asset and partition through ``through`` (contract §6), one
     Dagster run per stage of :func:`plan_stages`, each tagged with ``run_tags`` too.
     Returns False when a run failed."""
     import dagster as dg
 
-    from gopro_assets.partitions import THROUGH_TAG
+    from gopro_assets.shared.partitions import THROUGH_TAG
 
     if defs is None:
         from gopro_assets.definitions import defs
@@ -114,7 +119,12 @@ def materialize(through: date, defs=None, resources: dict | None = None, instanc
         echo(f"[{i}/{len(stages)}] {label}: {names}")
         started = time.monotonic()
         result = dg.materialize(
-            assets, selection=keys, instance=instance, resources=resources, tags=tags, raise_on_error=False,
+            assets,
+            selection=keys,
+            instance=instance,
+            resources=resources,
+            tags=tags,
+            raise_on_error=False,
             # The terminal shows our progress lines; Dagster's full event stream is in the UI.
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
@@ -123,7 +133,9 @@ def materialize(through: date, defs=None, resources: dict | None = None, instanc
             ok = False
             echo(f"[{i}/{len(stages)}] FAILED after {took:.1f}s (run {result.run_id}); see the Dagster UI")
             for ev in result.all_events:
-                if ev.is_failure or (ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed):
+                if ev.is_failure or (
+                    ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed
+                ):
                     echo(f"    {ev.message}")
             break
         echo(f"[{i}/{len(stages)}] done in {took:.1f}s (run {result.run_id[:8]})")
@@ -167,11 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--seed", type=int, default=7)
 
     p_mat = sub.add_parser("materialize", help="materialize every asset and partition through a day")
-    p_mat.add_argument("--through", type=date.fromisoformat, default=None,
-                       help="inclusive day, YYYY-MM-DD (default: yesterday, UTC)")
+    p_mat.add_argument(
+        "--through", type=date.fromisoformat, default=None, help="inclusive day, YYYY-MM-DD (default: yesterday, UTC)"
+    )
 
-    p_exp = sub.add_parser("export", help="finance exports of a statement month and/or a tax year "
-                                          "(refused when a blocking check fails; docs/EXPORTS.md)")
+    p_exp = sub.add_parser(
+        "export",
+        help="finance exports of a statement month and/or a tax year "
+        "(refused when a blocking check fails; docs/EXPORTS.md)",
+    )
     p_exp.add_argument("--month", default=None, help="statement month, YYYY-MM: payout CSV, workbook, HTML report")
     p_exp.add_argument("--tax-year", type=int, default=None, help="calendar year, YYYY: year-end tax summary CSV")
     p_exp.add_argument("--out", default=None, help="folder or s3:// prefix (default: $GOPRO_EXPORTS)")
@@ -179,12 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     p_explain = sub.add_parser("explain", help="explain one subscriber's monthly statement line by line, from the lake")
     p_explain.add_argument("--subscriber", required=True, help="subscriber_id")
     p_explain.add_argument("--month", required=True, help="statement month, YYYY-MM")
-    p_explain.add_argument("--as-of-version", type=int, default=None,
-                           help="Delta version of revenue_share_statements to explain (default: latest)")
+    p_explain.add_argument(
+        "--as-of-version",
+        type=int,
+        default=None,
+        help="Delta version of revenue_share_statements to explain (default: latest)",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from gopro_assets.lib.demo import generate_demo
+        from gopro_tools.demo_landing import generate_demo
 
         out = args.out or settings.env("GOPRO_LANDING")
         started = time.monotonic()
@@ -203,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         # status. Scheduled one-day runs are not affected (docs/PERFORMANCE.md).
         os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
         through = args.through or settings.yesterday_utc()
-        _progress(f"materializing through {through} (landing={settings.env('GOPRO_LANDING')}, lake={settings.env('GOPRO_LAKE')})")
-        import dagster as dg
+        _progress(
+            f"materializing through {through} (landing={settings.env('GOPRO_LANDING')}, lake={settings.env('GOPRO_LAKE')})"
+        )
 
-        from gopro_assets import concurrency
+        from gopro_assets.shared import concurrency
 
         with _open_instance() as instance:
             # docs/RELIABILITY.md: runs of killed CLIs are closed and their pool slots freed;
@@ -220,17 +241,22 @@ def main(argv: list[str] | None = None) -> int:
                 return 3
             return 0 if materialize(through, instance=instance, run_tags=concurrency.session_tags()) else 1
     if args.command == "export":
-        from gopro_assets.finance.export import cli_export
+        from gopro_assets.defs.finance.export import cli_export
 
         return cli_export(args.month, args.tax_year, args.out, echo=_progress)
     if args.command == "explain":
-        from gopro_assets.lib.delta_store import DeltaStore
-        from gopro_assets.lib.explain import ExplainError, explain, render_text
-        from gopro_assets.lib.storage import is_s3
+        from gopro_assets.domain.finance.explain import ExplainError, explain, render_text
+        from gopro_assets.lake.delta_store import DeltaStore
+        from gopro_assets.lake.storage import is_s3
 
         lake = settings.env("GOPRO_LAKE")
         try:
-            e = explain(DeltaStore(lake if is_s3(lake) else os.path.abspath(lake)), args.subscriber, args.month, args.as_of_version)
+            e = explain(
+                DeltaStore(lake if is_s3(lake) else os.path.abspath(lake)),
+                args.subscriber,
+                args.month,
+                args.as_of_version,
+            )
         except ExplainError as exc:
             print(f"gopro-lake explain: {exc}", file=sys.stderr)
             return 1

@@ -13,13 +13,20 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.sql_runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.sql_engine.runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
 
 
 # -- real video files ----------------------------------------------------------
-def encode_mp4(path: Path, width: int = 64, height: int = 36, fps: int = 1, seconds: int = 2,
-               codec: str = "libx264", shade: int = 0) -> Path:
+def encode_mp4(
+    path: Path,
+    width: int = 64,
+    height: int = 36,
+    fps: int = 1,
+    seconds: int = 2,
+    codec: str = "libx264",
+    shade: int = 0,
+) -> Path:
     """A real MP4 of ``seconds`` at ``fps`` (flat frames: cheap to encode even at 4K)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as out:
@@ -57,15 +64,22 @@ def run_sql_model(store: DeltaStore, name: str, **variables) -> pa.Table:
     """Run one dbt_like_sql model on DuckDB over the lake, write it, and fail on any
     error-severity data test (as its blocking asset check would)."""
     model = load_model(next(SQL_ROOT.glob(f"*/{name}.sql")))
-    defaults = {"as_of": "2099-01-01T00:00:00+00:00", "share_rate_num": 1, "share_rate_den": 2,
-                "min_payout_cents": 1000, "review_days": 7}
+    defaults = {
+        "as_of": "2099-01-01T00:00:00+00:00",
+        "share_rate_num": 1,
+        "share_rate_den": 2,
+        "min_payout_cents": 1000,
+        "review_days": 7,
+    }
     con = connect_for_model(store, model, defaults | variables)
     result = run_model(con, model)
     column = (model.partition or {}).get("column")
     if column and "month" in variables:
         store.replace_where(name, result, f"{column} = '{variables['month']}'")
     elif column:
-        store.replace_where(name, result, f"{column} >= '{variables['range_start']}' AND {column} <= '{variables['range_end']}'")
+        store.replace_where(
+            name, result, f"{column} >= '{variables['range_start']}' AND {column} <= '{variables['range_end']}'"
+        )
     else:
         store.overwrite(name, result)
     failed = {t.name: rows for t, n, rows in run_tests(con, model, result) if n and t.severity == "error"}
@@ -82,11 +96,11 @@ def frac():
     return Fraction
 
 
-# -- storage backends: a real S3 server on loopback (tests/s3_support.py) ----------------
+# -- storage backends: a real S3 server on loopback (gopro_tools/s3_server.py) ----------------
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """SeaweedFS ``weed mini`` on loopback for the whole session, always stopped."""
-    from s3_support import SeaweedS3
+    from gopro_tools.s3_server import SeaweedS3
 
     server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"), buckets=["gopro-test"])
     server.start()
@@ -107,7 +121,7 @@ def s3_env(s3_server, monkeypatch):
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def storage_root(request, tmp_path):
     """Run a test on local folders and on ``s3://gopro-test/<fresh prefix>``."""
-    from s3_support import StorageRoot, new_prefix
+    from gopro_tools.s3_server import StorageRoot, new_prefix
 
     if request.param == "local":
         return StorageRoot("local", str(tmp_path / "roots"))

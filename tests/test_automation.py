@@ -3,21 +3,21 @@ own contexts on a persistent test instance, and the nightly and monthly-close jo
 for real on a tiny landing zone."""
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-
 from conftest import encode_mp4
-from gopro_assets import automation
-from gopro_assets.definitions import defs
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.partitions import THROUGH_TAG, daily_partitions, monthly_partitions
-from gopro_assets.resources import LakehouseResource
 
-UTC = timezone.utc
+from gopro_assets.definitions import defs
+from gopro_assets.defs.operations import automation
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.shared.partitions import THROUGH_TAG, daily_partitions, monthly_partitions
+from gopro_assets.shared.resources import LakehouseResource
+
+UTC = UTC
 LA = ZoneInfo("America/Los_Angeles")
 
 
@@ -27,16 +27,33 @@ def build_tiny_landing(root: Path) -> None:
     buys SD at 100 cents/minute in batch B1, cut off later that day: gross 20, pool 10."""
     files = {
         "subscribers/2025-01.csv": "subscriber_id,email,country,subscribed_at,cancelled_at,invited_at\n"
-                                   "s1,one@example.com,US,2024-12-01T00:00:00Z,,2024-12-15T00:00:00Z\n",
-        "consent_events/2025-01.jsonl": json.dumps({"event_id": "e1", "subscriber_id": "s1",
-                                                    "event_at": "2025-01-02T00:00:00Z", "action": "opt_in"}) + "\n",
-        "uploads/2025-02.jsonl": json.dumps({"clip_id": "c1", "subscriber_id": "s1", "object_key": "s1/GH010001.MP4",
-                                             "uploaded_at": "2025-02-28T08:00:00Z", "published": False,
-                                             "activity": "surf", "mount": "helmet"}) + "\n",
-        "deals/D1.json": json.dumps({
-            "deal_id": "D1", "buyer_id": "acme-ai", "buyer_name": "Acme AI", "signed_at": "2025-01-01T00:00:00Z",
-            "pricing": {"model": "per_minute", "tier_prices_cents": {"sd": 100}},
-            "batches": [{"batch_id": "B1", "cutoff_at": "2025-02-28T20:00:00Z", "max_minutes": None}]}),
+        "s1,one@example.com,US,2024-12-01T00:00:00Z,,2024-12-15T00:00:00Z\n",
+        "consent_events/2025-01.jsonl": json.dumps(
+            {"event_id": "e1", "subscriber_id": "s1", "event_at": "2025-01-02T00:00:00Z", "action": "opt_in"}
+        )
+        + "\n",
+        "uploads/2025-02.jsonl": json.dumps(
+            {
+                "clip_id": "c1",
+                "subscriber_id": "s1",
+                "object_key": "s1/GH010001.MP4",
+                "uploaded_at": "2025-02-28T08:00:00Z",
+                "published": False,
+                "activity": "surf",
+                "mount": "helmet",
+            }
+        )
+        + "\n",
+        "deals/D1.json": json.dumps(
+            {
+                "deal_id": "D1",
+                "buyer_id": "acme-ai",
+                "buyer_name": "Acme AI",
+                "signed_at": "2025-01-01T00:00:00Z",
+                "pricing": {"model": "per_minute", "tier_prices_cents": {"sd": 100}},
+                "batches": [{"batch_id": "B1", "cutoff_at": "2025-02-28T20:00:00Z", "max_minutes": None}],
+            }
+        ),
         "buyer_payments/p.csv": "payment_id,deal_id,batch_id,amount_cents,received_at\n",
         "payouts/p.csv": "payout_id,subscriber_id,statement_month,amount_cents,paid_at\n",
     }
@@ -47,20 +64,26 @@ def build_tiny_landing(root: Path) -> None:
 
 
 def lakehouse_at(tmp_path: Path) -> LakehouseResource:
-    return LakehouseResource(landing=str(tmp_path / "landing"), lake=str(tmp_path / "lake"),
-                             exports=str(tmp_path / "exports"))
+    return LakehouseResource(
+        landing=str(tmp_path / "landing"), lake=str(tmp_path / "lake"), exports=str(tmp_path / "exports")
+    )
 
 
 def defs_on(lakehouse: LakehouseResource) -> dg.Definitions:
     """The code location's own assets, checks and jobs, bound to a test lake."""
-    return dg.Definitions(assets=list(defs.assets), asset_checks=list(defs.asset_checks),
-                          jobs=automation.JOBS, resources={"lakehouse": lakehouse})
+    return dg.Definitions(
+        assets=list(defs.assets),
+        asset_checks=list(defs.asset_checks),
+        jobs=automation.JOBS,
+        resources={"lakehouse": lakehouse},
+    )
 
 
 def tick(schedule: dg.ScheduleDefinition, at: datetime, instance: dg.DagsterInstance | None = None):
     # with the code location's repository, as the daemon evaluates it (partition keys resolve)
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at,
-                                   repository_def=defs.get_repository_def()) as context:
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()
+    ) as context:
         return schedule.evaluate_tick(context)
 
 
@@ -83,21 +106,42 @@ def test_jobs_split_the_graph_by_partitions_and_keep_dependency_order():
     assert ingestion.partitions_def is None
     # every run of a job carries its tag, however it is started (the run queue limits them)
     assert [j.run_tags.get("gopro/automation") for j in (ingestion, nightly, close)] == [
-        "ingestion", "nightly", "monthly_close"]
+        "ingestion",
+        "nightly",
+        "monthly_close",
+    ]
     # every materializable asset is in exactly one of the two scheduled jobs
     materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
     assert n_keys | c_keys == materializable and not n_keys & c_keys
     # the chain runs in the nightly; the monthly models and their exports in the close
     names = {k.to_user_string() for k in n_keys}
-    assert {"subscribers", "uploads", "license_batches", "footage_inventory", "footage_quarantine", "consent_snapshots",
-            "deal_deliveries", "batch_revenue", "revenue_share_allocations", "buyer_receivables"} <= names
+    assert {
+        "subscribers",
+        "uploads",
+        "license_batches",
+        "footage_inventory",
+        "footage_quarantine",
+        "consent_snapshots",
+        "deal_deliveries",
+        "batch_revenue",
+        "revenue_share_allocations",
+        "buyer_receivables",
+    } <= names
     assert {"revenue_share_statements", "payout_reconciliation"} <= {k.to_user_string() for k in c_keys}
     # nothing in the nightly waits for the close (the close only reads what the nightly built)
     for key in n_keys:
         assert not set(graph.get(key).parent_keys) & c_keys, key
     assert {k.to_user_string() for k in ingestion.asset_layer.executable_asset_keys} == {
-        "subscribers", "consent_events", "clip_exclusions", "uploads", "buyer_payments", "payouts",
-        "license_deals", "license_batches", "quarantine_rows"}
+        "subscribers",
+        "consent_events",
+        "clip_exclusions",
+        "uploads",
+        "buyer_payments",
+        "payouts",
+        "license_deals",
+        "license_batches",
+        "quarantine_rows",
+    }
     # the blocking checks run inside the jobs, so a failed check stops what is downstream
     checks = {(k.asset_key.to_user_string(), k.name) for k in nightly.asset_layer.asset_graph.asset_check_keys}
     assert ("deal_deliveries", "delivered_owners_eligible_at_cutoff") in checks
@@ -160,38 +204,55 @@ def test_nightly_run_then_monthly_close_for_february(tmp_path):
         nightly = only_request(tick(automation.nightly_schedule, datetime(2025, 3, 1, 10, 0, tzinfo=UTC), instance))
         assert (nightly.partition_key, nightly.tags[THROUGH_TAG]) == ("2025-02-28", "2025-02-28")
         result = local.resolve_job_def("nightly_job").execute_in_process(
-            instance=instance, partition_key=nightly.partition_key, tags=nightly.tags, raise_on_error=False)
+            instance=instance, partition_key=nightly.partition_key, tags=nightly.tags, raise_on_error=False
+        )
         assert result.success
         run = instance.get_run_by_id(result.run_id)
         assert (run.job_name, run.tags["gopro/automation"], run.tags["dagster/partition"]) == (
-            "nightly_job", "nightly", "2025-02-28")
+            "nightly_job",
+            "nightly",
+            "2025-02-28",
+        )
         done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
         assert {"uploads", "footage_inventory", "consent_snapshots", "deal_deliveries", "batch_revenue"} <= done
         assert not done & {"revenue_share_statements", "payout_reconciliation"}
         store = DeltaStore(lakehouse.lake)
-        assert [(r["batch_id"], r["gross_cents"], r["pool_cents"]) for r in store.read("batch_revenue").to_pylist()] == [
-            ("B1", 20, 10)]
+        assert [
+            (r["batch_id"], r["gross_cents"], r["pool_cents"]) for r in store.read("batch_revenue").to_pylist()
+        ] == [("B1", 20, 10)]
         # what the UI shows for a SQL model: row count, column schema and column lineage
-        revenue = next(e for e in result.get_asset_materialization_events()
-                       if e.asset_key == dg.AssetKey("batch_revenue")).materialization.metadata
+        revenue = next(
+            e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("batch_revenue")
+        ).materialization.metadata
         assert revenue["dagster/row_count"].value == 1
         assert "gross_cents" in {c.name for c in revenue["dagster/column_schema"].value.columns}
         lineage = revenue["dagster/column_lineage"].value.deps_by_column
         assert {d.asset_key.to_user_string() for d in lineage["gross_cents"]} >= {"deal_deliveries"}
         # ingestion first, then the day's partition, then the unpartitioned models after it
         order = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
-        assert order.index("uploads") < order.index("footage_inventory") < order.index("deal_deliveries") \
+        assert (
+            order.index("uploads")
+            < order.index("footage_inventory")
+            < order.index("deal_deliveries")
             < order.index("batch_revenue")
+        )
 
         # 04:00 LA on March 1st closes February
         close = only_request(tick(automation.monthly_close_schedule, close_tick, instance))
-        assert (close.partition_key, close.tags[THROUGH_TAG], close.run_key) == ("2025-02-01", "2025-02-28", "close-2025-02")
+        assert (close.partition_key, close.tags[THROUGH_TAG], close.run_key) == (
+            "2025-02-01",
+            "2025-02-28",
+            "close-2025-02",
+        )
         result = local.resolve_job_def("monthly_close_job").execute_in_process(
-            instance=instance, partition_key=close.partition_key, tags=close.tags, raise_on_error=False)
+            instance=instance, partition_key=close.partition_key, tags=close.tags, raise_on_error=False
+        )
         assert result.success
         statements = store.read("revenue_share_statements").to_pylist()
-        assert [(r["statement_month"], r["subscriber_id"], r["earned_cents"], r["carried_forward_cents"])
-                for r in statements] == [("2025-02", "s1", 10, 10)]
+        assert [
+            (r["statement_month"], r["subscriber_id"], r["earned_cents"], r["carried_forward_cents"])
+            for r in statements
+        ] == [("2025-02", "s1", 10, 10)]
         assert {r["statement_month"] for r in store.read("payout_reconciliation").to_pylist()} <= {"2025-02"}
 
         # the later ticks of that day see the close run and skip
@@ -201,8 +262,11 @@ def test_nightly_run_then_monthly_close_for_february(tmp_path):
 
 def test_monthly_close_waits_for_a_failed_nightly():
     with dg.instance_for_test() as instance:
-        instance.create_run_for_job(defs.resolve_job_def("nightly_job"), status=dg.DagsterRunStatus.FAILURE,
-                                    tags={THROUGH_TAG: "2025-02-28", "dagster/partition": "2025-02-28"})
+        instance.create_run_for_job(
+            defs.resolve_job_def("nightly_job"),
+            status=dg.DagsterRunStatus.FAILURE,
+            tags={THROUGH_TAG: "2025-02-28", "dagster/partition": "2025-02-28"},
+        )
         data = tick(automation.monthly_close_schedule, datetime(2025, 3, 1, 4, 0, tzinfo=LA), instance)
         assert not data.run_requests and "FAILURE" in data.skip_message
 
@@ -232,7 +296,9 @@ def test_landing_sensor_requests_ingestion_once_per_new_listing(tmp_path):
         assert isinstance(empty, dg.SkipReason) and "no landing files" in empty.skip_message
 
         (landing / "subscribers").mkdir()
-        (landing / "subscribers" / "2025-01.csv").write_text("subscriber_id,email,country,subscribed_at,cancelled_at,invited_at\n")
+        (landing / "subscribers" / "2025-01.csv").write_text(
+            "subscriber_id,email,country,subscribed_at,cancelled_at,invited_at\n"
+        )
         first = sense(lakehouse, instance, None)
         assert isinstance(first, dg.SensorResult) and len(first.run_requests) == 1
         cursor, key = first.cursor, first.run_requests[0].run_key
@@ -281,8 +347,11 @@ def test_landing_sensor_request_runs_the_ingestion_job(tmp_path):
     lakehouse = lakehouse_at(tmp_path)
     with dg.instance_for_test() as instance:
         request = sense(lakehouse, instance, None).run_requests[0]
-        result = defs_on(lakehouse).resolve_job_def("ingestion_job").execute_in_process(
-            instance=instance, tags=request.tags, raise_on_error=False)
+        result = (
+            defs_on(lakehouse)
+            .resolve_job_def("ingestion_job")
+            .execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
+        )
         assert result.success
         store = DeltaStore(lakehouse.lake)
         assert store.read("uploads").num_rows == 1 and store.read("license_batches").num_rows == 1

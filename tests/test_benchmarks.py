@@ -16,24 +16,30 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # benchmarks/ is a folder of scripts, not an installed package
-    sys.path.insert(0, str(REPO))
+from gopro_assets.domain.footage.inventory import refresh_inventory
+from gopro_assets.domain.ingestion import landing
+from gopro_assets.domain.ingestion.ingest import (
+    INGEST_ORDER,
+    changed_files,
+    ingest_deals,
+    ingest_kind,
+    known_subscriber_validator,
+)
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.lake.storage import FileRoot
+from gopro_tools.synth import Synth, SynthProbe, WorldSpec, record_ingested_files, write_lake, write_landing
 
-from benchmarks.synth import Synth, SynthProbe, WorldSpec, record_ingested_files, write_landing, write_lake
-from gopro_assets.lib import landing
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.ingest import INGEST_ORDER, changed_files, ingest_deals, ingest_kind, known_subscriber_validator
-from gopro_assets.lib.inventory import refresh_inventory
-from gopro_assets.lib.storage import FileRoot
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _diff(a, b) -> int:
     con = duckdb.connect()
     con.register("a", a)
     con.register("b", b.select(a.schema.names).cast(a.schema))
-    return con.execute("SELECT (SELECT count(*) FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM b))"
-                       " + (SELECT count(*) FROM (SELECT * FROM b EXCEPT ALL SELECT * FROM a))").fetchone()[0]
+    return con.execute(
+        "SELECT (SELECT count(*) FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM b))"
+        " + (SELECT count(*) FROM (SELECT * FROM b EXCEPT ALL SELECT * FROM a))"
+    ).fetchone()[0]
 
 
 def test_synthetic_lake_is_what_ingestion_and_the_probe_make_of_its_landing_files(tmp_path):
@@ -59,8 +65,11 @@ def test_synthetic_lake_is_what_ingestion_and_the_probe_make_of_its_landing_file
         assert _diff(ingested, made) == 0, name
     assert synthetic.read("footage_inventory", columns=["is_duplicate"])["is_duplicate"].to_pylist().count(True) > 0
     # files recorded as ingested are not read again
-    record_ingested_files(str(tmp_path / "synthetic"), {p: v for p, v in written.items() if not p.startswith("deals/")},
-                          str(tmp_path / "landing"))
+    record_ingested_files(
+        str(tmp_path / "synthetic"),
+        {p: v for p, v in written.items() if not p.startswith("deals/")},
+        str(tmp_path / "landing"),
+    )
     for name in INGEST_ORDER:
         kind = landing.LANDING_KINDS[name]
         pending, modified, _ = changed_files(synthetic, root, name, kind.prefix, kind.suffixes)
@@ -69,9 +78,28 @@ def test_synthetic_lake_is_what_ingestion_and_the_probe_make_of_its_landing_file
 
 def test_tiny_run_produces_every_figure(tmp_path):
     out = tmp_path / "tiny.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", "--scale", "tiny", "--only", "probe", "money",
-                           "incremental", "--workdir", str(tmp_path / "work"), "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "run",
+            "--scale",
+            "tiny",
+            "--only",
+            "probe",
+            "money",
+            "incremental",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     # exit code 1 only means a target is missed, which is expected at this size
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -116,14 +144,20 @@ def test_nightly_ingestion_reads_only_new_or_changed_landing_files(tmp_path, mon
 def test_unpartitioned_model_is_skipped_only_while_its_inputs_are_unchanged(tmp_path, monkeypatch):
     """lib.pipeline.run_sql skips an unpartitioned model whose inputs, code and variables
     are those of its table's last computation (the nightly without a new batch)."""
-    from gopro_assets.lib import pipeline, sql_runner
+    from gopro_assets.sql_engine import runner as sql_runner
+    from gopro_tools import pipeline
 
     spec = WorldSpec(subscribers=200, clips_per_year=1000, horizon_days=40, batch_months=1)
     lake = str(tmp_path / "lake")
     write_lake(Synth(spec), lake, 39)
     store = DeltaStore(lake)
-    base = {"as_of": "2025-02-10T00:00:00+00:00", "share_rate_num": 1, "share_rate_den": 2, "min_payout_cents": 1000,
-            "review_days": 7}
+    base = {
+        "as_of": "2025-02-10T00:00:00+00:00",
+        "share_rate_num": 1,
+        "share_rate_den": 2,
+        "min_payout_cents": 1000,
+        "review_days": 7,
+    }
     pipeline.run_sql(store, "int_consent_timeline", base)
     version = store.version("int_consent_timeline")
     runs = []

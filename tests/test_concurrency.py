@@ -11,14 +11,14 @@ from concurrent.futures import ProcessPoolExecutor
 import dagster as dg
 import pyarrow as pa
 import pytest
+from conftest import encode_mp4
 from deltalake.exceptions import CommitFailedError
 
-from conftest import encode_mp4
 from gopro_assets.definitions import defs
-from gopro_assets.ingestion.assets import ingest_landing
-from gopro_assets.lib import delta_store
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.partitions import THROUGH_TAG
+from gopro_assets.defs.ingestion.assets import ingest_landing
+from gopro_assets.lake import delta_store
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.shared.partitions import THROUGH_TAG
 
 DAYS = ["2025-01-02", "2025-01-03", "2025-01-04"]
 SUBSCRIBERS = ["s1", "s2", "s3"]
@@ -118,19 +118,35 @@ def build_landing(root) -> dict[str, list[str]]:
     (root / "subscribers").mkdir(parents=True)
     (root / "subscribers/s.csv").write_text(
         "subscriber_id,email,country,subscribed_at,cancelled_at,invited_at\n"
-        + "".join(f"{s},{s}@example.com,US,2024-12-01T00:00:00Z,,2024-12-15T00:00:00Z\n" for s in SUBSCRIBERS))
+        + "".join(f"{s},{s}@example.com,US,2024-12-01T00:00:00Z,,2024-12-15T00:00:00Z\n" for s in SUBSCRIBERS)
+    )
     (root / "consent_events").mkdir()
-    (root / "consent_events/c.jsonl").write_text("".join(
-        json.dumps({"event_id": f"e{i}", "subscriber_id": s, "event_at": f"2025-01-0{2 + i}T12:00:00Z", "action": "opt_in"}) + "\n"
-        for i, s in enumerate(SUBSCRIBERS)))
+    (root / "consent_events/c.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"event_id": f"e{i}", "subscriber_id": s, "event_at": f"2025-01-0{2 + i}T12:00:00Z", "action": "opt_in"}
+            )
+            + "\n"
+            for i, s in enumerate(SUBSCRIBERS)
+        )
+    )
     uploads, by_day = [], {}
     for d, day in enumerate(DAYS):
         for k in range(CLIPS_PER_DAY):
             clip = f"c{d}{k}"
             owner = SUBSCRIBERS[(d + k) % len(SUBSCRIBERS)]
             encode_mp4(root / f"footage/{owner}/{clip}.MP4", seconds=2, shade=30 * d + 7 * k + 1)
-            uploads.append({"clip_id": clip, "subscriber_id": owner, "object_key": f"{owner}/{clip}.MP4",
-                            "uploaded_at": f"{day}T0{k + 1}:00:00Z", "published": False, "activity": "surf", "mount": None})
+            uploads.append(
+                {
+                    "clip_id": clip,
+                    "subscriber_id": owner,
+                    "object_key": f"{owner}/{clip}.MP4",
+                    "uploaded_at": f"{day}T0{k + 1}:00:00Z",
+                    "published": False,
+                    "activity": "surf",
+                    "mount": None,
+                }
+            )
             by_day.setdefault(day, []).append(clip)
     (root / "uploads").mkdir()
     (root / "uploads/u.jsonl").write_text("".join(json.dumps(u) + "\n" for u in uploads))
@@ -142,7 +158,7 @@ def _run_day(day: str) -> tuple[str, bool, str]:
     worker): steps in parallel processes, against the instance in DAGSTER_HOME."""
     import dagster as dg
 
-    job = dg.build_reconstructable_job("gopro_assets.maintenance.reprocess", "resolved_daily_partitions_job")
+    job = dg.build_reconstructable_job("gopro_assets.definitions", "resolved_daily_partitions_job")
     with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(job, instance, tags={"dagster/partition": day, THROUGH_TAG: day})
         return day, result.success, result.run_id
@@ -155,18 +171,27 @@ def test_parallel_partition_runs_keep_every_row_exactly_once(tmp_path, monkeypat
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     # The code location (and so every spawned run and step process) reads these.
-    for name, value in {"GOPRO_LANDING": tmp_path / "landing", "GOPRO_LAKE": tmp_path / "lake",
-                        "GOPRO_EXPORTS": tmp_path / "exports", "DAGSTER_HOME": home}.items():
+    for name, value in {
+        "GOPRO_LANDING": tmp_path / "landing",
+        "GOPRO_LAKE": tmp_path / "lake",
+        "GOPRO_EXPORTS": tmp_path / "exports",
+        "DAGSTER_HOME": home,
+    }.items():
         monkeypatch.setenv(name, str(value))
     monkeypatch.setenv("DAGSTER_DISABLE_TELEMETRY", "1")
 
-    from gopro_assets.resources import LakehouseResource
+    from gopro_assets.shared.resources import LakehouseResource
 
-    lakehouse = LakehouseResource(landing=str(tmp_path / "landing"), lake=str(tmp_path / "lake"),
-                                  exports=str(tmp_path / "exports"))
+    lakehouse = LakehouseResource(
+        landing=str(tmp_path / "landing"), lake=str(tmp_path / "lake"), exports=str(tmp_path / "exports")
+    )
     with dg.DagsterInstance.get() as instance:
-        upstream = dg.materialize(list(defs.assets), selection=[*ingest_landing.keys, dg.AssetKey("int_consent_timeline")],
-                                  instance=instance, resources={"lakehouse": lakehouse})
+        upstream = dg.materialize(
+            list(defs.assets),
+            selection=[*ingest_landing.keys, dg.AssetKey("int_consent_timeline")],
+            instance=instance,
+            resources={"lakehouse": lakehouse},
+        )
         assert upstream.success
 
     # Three runs at once, each writing its own day into footage_inventory,
@@ -177,7 +202,9 @@ def test_parallel_partition_runs_keep_every_row_exactly_once(tmp_path, monkeypat
     assert all(ok for _, ok, _ in outcomes), outcomes
 
     with dg.DagsterInstance.get() as instance:
-        records = {r.dagster_run.run_id: r for r in instance.get_run_records(dg.RunsFilter(job_name="daily_partitions_job"))}
+        records = {
+            r.dagster_run.run_id: r for r in instance.get_run_records(dg.RunsFilter(job_name="daily_partitions_job"))
+        }
         assert len(records) == len(DAYS)
         assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records.values())
         # The runs really overlapped in time.

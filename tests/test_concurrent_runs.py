@@ -14,14 +14,20 @@ from datetime import date, timedelta
 
 import pytest
 
-import crash_harness as ch
+from gopro_tools import crash_harness as ch
 
 pytestmark = pytest.mark.integration
 
 REFUSAL = "another materialize run is in progress (run id "
-# Steps in the lake_writer pool (gopro_assets/concurrency.py) that both runs execute.
-POOL_STEPS = {"ingest_landing", "deal_deliveries", "batch_revenue", "revenue_share_allocations",
-              "int_consent_timeline", "buyer_receivables"}
+# Steps in the lake_writer pool (gopro_assets/shared/concurrency.py) that both runs execute.
+POOL_STEPS = {
+    "ingest_landing",
+    "deal_deliveries",
+    "batch_revenue",
+    "revenue_share_allocations",
+    "int_consent_timeline",
+    "buyer_receivables",
+}
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +73,9 @@ def test_materialize_refuses_while_a_scheduled_run_is_in_progress(landing, tmp_p
     gate = tmp_path / "let-the-scheduled-run-go-on"
     scheduled, scheduled_log = ch.start_scheduled(lake, hold=gate)
     try:
-        run = ch.wait_for_run(lake, lambda r: r.tags.get("dagster/schedule_name") == "nightly_schedule"
-                              and r.status.value == "STARTED")
+        run = ch.wait_for_run(
+            lake, lambda r: r.tags.get("dagster/schedule_name") == "nightly_schedule" and r.status.value == "STARTED"
+        )
         attempt = ch.run(lake, timeout=300)
         gate.touch()
         assert attempt.returncode == 3, attempt.log[-3000:]
@@ -91,8 +98,14 @@ def test_schedule_tick_overlapping_a_manual_run_ends_like_one_run(landing, clean
     assert ch.run(lake, through=day_before).returncode == 0
 
     manual, manual_log = ch.start(lake)
-    ch.wait_for_run(lake, lambda r: r.tags.get("gopro/materialize") == "cli" and r.status.value == "STARTED"
-                    and r.tags.get("gopro/through") == ch.THROUGH)
+    ch.wait_for_run(
+        lake,
+        lambda r: (
+            r.tags.get("gopro/materialize") == "cli"
+            and r.status.value == "STARTED"
+            and r.tags.get("gopro/through") == ch.THROUGH
+        ),
+    )
     scheduled, scheduled_log = ch.start_scheduled(lake)
     assert manual.wait(timeout=900) == 0, manual_log.read_text()[-3000:]
     assert scheduled.wait(timeout=900) == 0, scheduled_log.read_text()[-3000:]
@@ -102,8 +115,11 @@ def test_schedule_tick_overlapping_a_manual_run_ends_like_one_run(landing, clean
     # The run through the day before trained a model on February: its artefacts stay
     # beside the current ones (model versions are kept, latest.json names the served one).
     current = {f.rsplit("/", 1)[0] for f in clean["__files__"] if f.startswith("lake/_models/") and f.count("/") > 3}
-    got["__files__"] = {f: h for f, h in got["__files__"].items()
-                        if not (f.startswith("lake/_models/") and f.count("/") > 3 and f.rsplit("/", 1)[0] not in current)}
+    got["__files__"] = {
+        f: h
+        for f, h in got["__files__"].items()
+        if not (f.startswith("lake/_models/") and f.count("/") > 3 and f.rsplit("/", 1)[0] not in current)
+    }
     assert ch.diff(clean, got) == []
     assert_money_once(lake)
     # The two runs really overlapped, and their lake_writer steps never did.
@@ -114,8 +130,12 @@ def assert_pool_turns(lake: ch.Lake) -> None:
     with ch.instance(lake) as inst:
         records = inst.get_run_records()
     scheduled = [r for r in records if r.dagster_run.tags.get("dagster/schedule_name")]
-    manual = [r for r in records if r.dagster_run.tags.get("gopro/materialize") == "cli"
-              and r.dagster_run.tags.get("gopro/through") == ch.THROUGH]
+    manual = [
+        r
+        for r in records
+        if r.dagster_run.tags.get("gopro/materialize") == "cli"
+        and r.dagster_run.tags.get("gopro/through") == ch.THROUGH
+    ]
     assert len(scheduled) == 1 and manual
     tick = scheduled[0]
     assert min(r.start_time for r in manual) < tick.end_time and tick.start_time < max(r.end_time for r in manual)
@@ -125,14 +145,14 @@ def assert_pool_turns(lake: ch.Lake) -> None:
         assert e1 <= s2, f"{k1} of run {r1} and {k2} of run {r2} overlapped"
 
 
-# -- what the CLI does before it starts (gopro_assets/concurrency.py), without a CLI ----------
+# -- what the CLI does before it starts (gopro_assets/shared/concurrency.py), without a CLI ----------
 
 
 def _instance_with_runs(tmp_path, runs: list[tuple[str, dict]]):
     """An instance (the CLI's dagster.yaml) holding runs with the given statuses and tags."""
     import dagster as dg
 
-    from gopro_assets.concurrency import DAGSTER_YAML
+    from gopro_assets.shared.concurrency import DAGSTER_YAML
 
     home = tmp_path / "home"
     home.mkdir()
@@ -163,10 +183,12 @@ def _dead_pid() -> int:
 def test_a_killed_cli_run_is_closed_and_its_pool_slot_freed(tmp_path):
     """A SIGKILLed CLI leaves its run STARTED and its lake_writer slot claimed: every
     later run would wait for the slot forever. The next CLI closes the run and frees it."""
-    from gopro_assets import concurrency as cc
+    from gopro_assets.shared import concurrency as cc
 
     dead = {**cc.session_tags(), cc.PID_TAG: str(_dead_pid())}
-    instance, (killed, mine_earlier) = _instance_with_runs(tmp_path, [("STARTED", dead), ("SUCCESS", cc.session_tags())])
+    instance, (killed, mine_earlier) = _instance_with_runs(
+        tmp_path, [("STARTED", dead), ("SUCCESS", cc.session_tags())]
+    )
     storage = instance.event_log_storage
     assert storage.get_pool_config().default_pool_limit == 1
     storage.initialize_concurrency_limit_to_default(cc.LAKE_WRITER_POOL)  # as a run's first claim does
@@ -186,16 +208,22 @@ def test_in_progress_runs_and_live_clis_between_runs_block_a_new_cli(tmp_path):
     import subprocess
     import sys
 
-    from gopro_assets import concurrency as cc
+    from gopro_assets.shared import concurrency as cc
 
     other_cli = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = {**cc.session_tags(), cc.PID_TAG: str(other_cli.pid),
-                cc.PROCESS_STARTED_TAG: f"{cc._process_started(other_cli.pid):.2f}"}
-        instance, (scheduled, between) = _instance_with_runs(tmp_path, [
-            ("STARTED", {"dagster/schedule_name": "nightly_schedule"}),
-            ("SUCCESS", live),  # a live CLI between two of its runs
-        ])
+        live = {
+            **cc.session_tags(),
+            cc.PID_TAG: str(other_cli.pid),
+            cc.PROCESS_STARTED_TAG: f"{cc._process_started(other_cli.pid):.2f}",
+        }
+        instance, (scheduled, between) = _instance_with_runs(
+            tmp_path,
+            [
+                ("STARTED", {"dagster/schedule_name": "nightly_schedule"}),
+                ("SUCCESS", live),  # a live CLI between two of its runs
+            ],
+        )
         busy = {b.run_id: b for b in cc.busy_runs(instance)}
         assert set(busy) == {scheduled.run_id, between.run_id}
         message = busy[scheduled.run_id].message()
@@ -209,7 +237,7 @@ def test_in_progress_runs_and_live_clis_between_runs_block_a_new_cli(tmp_path):
 
 def test_cli_writes_the_pool_limit_and_upgrades_its_old_dagster_yaml(tmp_path, monkeypatch):
     from gopro_assets import cli
-    from gopro_assets.concurrency import DAGSTER_YAML
+    from gopro_assets.shared.concurrency import DAGSTER_YAML
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "fresh"))
     assert (cli.ensure_dagster_home() / "dagster.yaml").read_text() == DAGSTER_YAML
@@ -223,8 +251,14 @@ def test_cli_writes_the_pool_limit_and_upgrades_its_old_dagster_yaml(tmp_path, m
     (custom / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
     monkeypatch.setenv("DAGSTER_HOME", str(custom))
     assert (cli.ensure_dagster_home() / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["custom", "dagster.yaml", "dagster.yaml", "dagster.yaml",
-                                                            "fresh", "old"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "custom",
+        "dagster.yaml",
+        "dagster.yaml",
+        "dagster.yaml",
+        "fresh",
+        "old",
+    ]  # no temp file left
 
 
 # -- two processes racing to freeze the same batches (no Dagster, no pool) -------------------
@@ -232,14 +266,14 @@ def test_cli_writes_the_pool_limit_and_upgrades_its_old_dagster_yaml(tmp_path, m
 
 def _prepare_upstream(landing, lake_dir) -> None:
     """Everything deliveries read: ingestion, the inventory and the consent timelines."""
-    from gopro_assets.lib import landing as landing_lib
-    from gopro_assets.lib.delta_store import DeltaStore
-    from gopro_assets.lib.ingest import INGEST_ORDER, ingest_deals, ingest_kind, known_subscriber_validator
-    from gopro_assets.lib.inventory import refresh_inventory
-    from gopro_assets.lib.pipeline import run_sql
-    from gopro_assets.lib.probe import probe_many
-    from gopro_assets.lib.storage import FileRoot
+    from gopro_assets.domain.footage.inventory import refresh_inventory
+    from gopro_assets.domain.footage.probe import probe_many
+    from gopro_assets.domain.ingestion import landing as landing_lib
+    from gopro_assets.domain.ingestion.ingest import INGEST_ORDER, ingest_deals, ingest_kind, known_subscriber_validator
+    from gopro_assets.lake.delta_store import DeltaStore
+    from gopro_assets.lake.storage import FileRoot
     from gopro_assets.settings import end_of_day
+    from gopro_tools.pipeline import run_sql
 
     store, root = DeltaStore(str(lake_dir)), FileRoot(str(landing))
     for name in INGEST_ORDER:
@@ -249,8 +283,13 @@ def _prepare_upstream(landing, lake_dir) -> None:
     first, through = date.fromisoformat(ch.START_DATE), date.fromisoformat(ch.THROUGH)
     days = [first + timedelta(days=i) for i in range((through - first).days + 1)]
     refresh_inventory(store, str(landing), days, first, probe_many)
-    base = {"as_of": end_of_day(through).isoformat(), "share_rate_num": 1, "share_rate_den": 2,
-            "min_payout_cents": 1000, "review_days": 7}
+    base = {
+        "as_of": end_of_day(through).isoformat(),
+        "share_rate_num": 1,
+        "share_rate_den": 2,
+        "min_payout_cents": 1000,
+        "review_days": 7,
+    }
     run_sql(store, "int_consent_timeline", base)
     run_sql(store, "int_clip_exclusion_timeline", base)
 
@@ -259,8 +298,8 @@ def _deliver_due(lake_dir: str, barrier, where: str) -> int:
     """Freeze every due batch (the deal_deliveries asset's loop). ``where`` lines the two
     processes up: "due" after both listed the due batches, "marker" at every marker
     insert after both passed the delivered check (the last line of defence)."""
-    from gopro_assets.lib import deliveries
-    from gopro_assets.lib.delta_store import DeltaStore
+    from gopro_assets.domain.licensing import deliveries
+    from gopro_assets.lake.delta_store import DeltaStore
     from gopro_assets.settings import end_of_day
 
     store = DeltaStore(lake_dir)
@@ -293,7 +332,9 @@ def upstream(landing, tmp_path_factory):
 
 
 def _frozen_tables(lake_dir) -> dict:
-    return {t: sorted(ch.row_key(r) for r in ch.read_rows(lake_dir, t)) for t in ("deal_deliveries", "delivered_batches")}
+    return {
+        t: sorted(ch.row_key(r) for r in ch.read_rows(lake_dir, t)) for t in ("deal_deliveries", "delivered_batches")
+    }
 
 
 @pytest.mark.parametrize("where", ["due", "marker"])

@@ -3,7 +3,7 @@ random moments never leaves a table that does not open or a partial write in sig
 the next run converges to exactly the tables and files of a run that was never killed.
 
 The soak version with hundreds of kill points: ``python -m benchmarks.crash_soak``.
-Helpers (and what "identical" means for version columns): tests/crash_harness.py.
+Helpers (and what "identical" means for version columns): gopro_tools/crash_harness.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import crash_harness as ch
+from gopro_tools import crash_harness as ch
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +60,10 @@ def test_sigkill_at_random_moments_then_rerun_converges_to_a_clean_run(workdir):
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
 
-    threads = [threading.Thread(target=crash, args=(i, KILLS // LAKES + (i < KILLS % LAKES), rng.randrange(2**31)))
-               for i in range(LAKES)]
+    threads = [
+        threading.Thread(target=crash, args=(i, KILLS // LAKES + (i < KILLS % LAKES), rng.randrange(2**31)))
+        for i in range(LAKES)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -72,9 +74,11 @@ def test_sigkill_at_random_moments_then_rerun_converges_to_a_clean_run(workdir):
     kills = sum(r.kills for r in results.values())
     where = sum((r.where for r in results.values()), start=ch.Counter())
     problems = [p for r in results.values() for p in r.problems]
-    print(f"\nseed {seed}: {kills} SIGKILLs in {time.monotonic() - started:.0f}s (clean run {clean_run.seconds:.1f}s); "
-          f"killed during: {dict(sorted(where.items()))}; "
-          f"finished before the kill: {sum(r.finished_early for r in results.values())}")
+    print(
+        f"\nseed {seed}: {kills} SIGKILLs in {time.monotonic() - started:.0f}s (clean run {clean_run.seconds:.1f}s); "
+        f"killed during: {dict(sorted(where.items()))}; "
+        f"finished before the kill: {sum(r.finished_early for r in results.values())}"
+    )
     assert not problems, f"seed {seed}:\n" + "\n".join(problems[:20])
     assert kills >= KILLS
     assert all(r.converged for r in results.values())

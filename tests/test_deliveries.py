@@ -1,4 +1,4 @@
-"""Deliveries through ``gopro_assets.lib.deliveries`` on real Delta tables (no Dagster).
+"""Deliveries through ``gopro_assets.domain.licensing.deliveries`` on real Delta tables (no Dagster).
 
 R4 (duplicates never licensed), R5 (licensable), R6 (selection), R12 / §6 (due batches,
 frozen history, late_revocations). Every scenario is built with the ``Lake`` builder
@@ -8,19 +8,19 @@ comment. Choices where the contract is silent: docs/ELIGIBILITY_CHOICES.md.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pytest
-
 from conftest import run_sql_model, write_rows
-from gopro_assets.lib import deliveries
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.inventory import INVENTORY_SCHEMA, billable_seconds, mark_duplicates, tier
-from gopro_assets.lib.landing import BATCH_SCHEMA, DEAL_SCHEMA, LANDING_KINDS
-from gopro_assets.lib.money import select_batch
 
-UTC = timezone.utc
+from gopro_assets.domain.finance.money import select_batch
+from gopro_assets.domain.footage.inventory import INVENTORY_SCHEMA, billable_seconds, mark_duplicates, tier
+from gopro_assets.domain.ingestion.landing import BATCH_SCHEMA, DEAL_SCHEMA, LANDING_KINDS
+from gopro_assets.domain.licensing import deliveries
+from gopro_assets.lake.delta_store import DeltaStore
+
+UTC = UTC
 US = timedelta(microseconds=1)
 
 
@@ -52,15 +52,30 @@ class Lake:
     # -- inputs ------------------------------------------------------------------
     def sub(self, sid, country="US", subscribed_at=LONG_AGO, cancelled_at=None, invited_at=LONG_AGO):
         """A subscriber (an upsert: adding the same id again replaces the row, as ingestion does)."""
-        self.subs[sid] = {"subscriber_id": sid, "email": f"{sid}@example.com", "country": country,
-                          "subscribed_at": subscribed_at, "cancelled_at": cancelled_at, "invited_at": invited_at,
-                          "_source_path": "subscribers/s.csv", "_source_line": len(self.subs) + 2}
+        self.subs[sid] = {
+            "subscriber_id": sid,
+            "email": f"{sid}@example.com",
+            "country": country,
+            "subscribed_at": subscribed_at,
+            "cancelled_at": cancelled_at,
+            "invited_at": invited_at,
+            "_source_path": "subscribers/s.csv",
+            "_source_line": len(self.subs) + 2,
+        }
         return self
 
     def consent(self, event_id, sid, event_at, action="opt_in", excluded_buyers=()):
-        self.events.append({"event_id": event_id, "subscriber_id": sid, "event_at": event_at, "action": action,
-                            "excluded_buyers": list(excluded_buyers),
-                            "_source_path": "consent_events/e.jsonl", "_source_line": len(self.events) + 1})
+        self.events.append(
+            {
+                "event_id": event_id,
+                "subscriber_id": sid,
+                "event_at": event_at,
+                "action": action,
+                "excluded_buyers": list(excluded_buyers),
+                "_source_path": "consent_events/e.jsonl",
+                "_source_line": len(self.events) + 1,
+            }
+        )
         return self
 
     def eligible(self, sid, **sub):
@@ -68,39 +83,93 @@ class Lake:
         return self.sub(sid, **sub).consent(f"{sid}-in", sid, OPTED_IN)
 
     def exclusion(self, event_id, sid, clip_id, event_at, action="exclude"):
-        self.exclusions.append({"event_id": event_id, "subscriber_id": sid, "clip_id": clip_id, "event_at": event_at,
-                                "action": action, "_source_path": "clip_exclusions/x.jsonl",
-                                "_source_line": len(self.exclusions) + 1})
+        self.exclusions.append(
+            {
+                "event_id": event_id,
+                "subscriber_id": sid,
+                "clip_id": clip_id,
+                "event_at": event_at,
+                "action": action,
+                "_source_path": "clip_exclusions/x.jsonl",
+                "_source_line": len(self.exclusions) + 1,
+            }
+        )
         return self
 
-    def clip(self, clip_id, sid, uploaded_at=UPLOADED, width=1920, height=1080, fps=30.0, duration_s=60.0,
-             published=False, activity="surf", mount=None, fingerprint=None, is_duplicate=False, duplicate_of=None):
+    def clip(
+        self,
+        clip_id,
+        sid,
+        uploaded_at=UPLOADED,
+        width=1920,
+        height=1080,
+        fps=30.0,
+        duration_s=60.0,
+        published=False,
+        activity="surf",
+        mount=None,
+        fingerprint=None,
+        is_duplicate=False,
+        duplicate_of=None,
+    ):
         short = min(width, height)
-        self.clips.append({
-            "clip_id": clip_id, "subscriber_id": sid, "object_key": f"{sid}/{clip_id}.mp4", "uploaded_at": uploaded_at,
-            "published": published, "activity": activity, "mount": mount, "duration_s": float(duration_s),
-            "billable_seconds": billable_seconds(duration_s), "width": width, "height": height,
-            "short_side_px": short, "fps": float(fps), "codec": "h264", "bit_rate": 1_000_000, "size_bytes": 1000,
-            "fingerprint": fingerprint or f"fp-{clip_id}", "tier": tier(mount, short),
-            "is_duplicate": is_duplicate, "duplicate_of": duplicate_of, "upload_day": uploaded_at.date(),
-        })
+        self.clips.append(
+            {
+                "clip_id": clip_id,
+                "subscriber_id": sid,
+                "object_key": f"{sid}/{clip_id}.mp4",
+                "uploaded_at": uploaded_at,
+                "published": published,
+                "activity": activity,
+                "mount": mount,
+                "duration_s": float(duration_s),
+                "billable_seconds": billable_seconds(duration_s),
+                "width": width,
+                "height": height,
+                "short_side_px": short,
+                "fps": float(fps),
+                "codec": "h264",
+                "bit_rate": 1_000_000,
+                "size_bytes": 1000,
+                "fingerprint": fingerprint or f"fp-{clip_id}",
+                "tier": tier(mount, short),
+                "is_duplicate": is_duplicate,
+                "duplicate_of": duplicate_of,
+                "upload_day": uploaded_at.date(),
+            }
+        )
         return self
 
     def deal(self, deal_id, buyer_id="acme", model="per_minute", prices=ALL_PRICES, **criteria):
         """A deal; ``criteria`` keys are the DEAL_SCHEMA criteria columns (missing = no filter)."""
         prices = prices or {}
-        self.deals.append({
-            "deal_id": deal_id, "buyer_id": buyer_id, "buyer_name": buyer_id.title(),
-            "signed_at": LONG_AGO, "pricing_model": model,
-            **{f"price_{t}_cents": prices.get(t) for t in ALL_PRICES},
-            **criteria, "_source_path": f"deals/{deal_id}.json", "_source_line": 0,
-        })
+        self.deals.append(
+            {
+                "deal_id": deal_id,
+                "buyer_id": buyer_id,
+                "buyer_name": buyer_id.title(),
+                "signed_at": LONG_AGO,
+                "pricing_model": model,
+                **{f"price_{t}_cents": prices.get(t) for t in ALL_PRICES},
+                **criteria,
+                "_source_path": f"deals/{deal_id}.json",
+                "_source_line": 0,
+            }
+        )
         return self
 
     def batch(self, deal_id, batch_id, cutoff_at=CUTOFF, max_minutes=None, fee_cents=None):
-        self.batches.append({"deal_id": deal_id, "batch_id": batch_id, "cutoff_at": cutoff_at,
-                             "max_minutes": max_minutes, "fee_cents": fee_cents,
-                             "_source_path": f"deals/{deal_id}.json", "_source_line": 0})
+        self.batches.append(
+            {
+                "deal_id": deal_id,
+                "batch_id": batch_id,
+                "cutoff_at": cutoff_at,
+                "max_minutes": max_minutes,
+                "fee_cents": fee_cents,
+                "_source_path": f"deals/{deal_id}.json",
+                "_source_line": 0,
+            }
+        )
         return self
 
     # -- running -----------------------------------------------------------------
@@ -121,8 +190,10 @@ class Lake:
     def deliver(self, as_of=AFTER) -> list[dict]:
         """What the deal_deliveries asset does for one run: every due batch, in order."""
         deals = {d["deal_id"]: d for d in self.store.read("license_deals").to_pylist()}
-        return [deliveries.deliver_batch(self.store, b, deals[b["deal_id"]], self.review_days)
-                for b in deliveries.due_batches(self.store, as_of)]
+        return [
+            deliveries.deliver_batch(self.store, b, deals[b["deal_id"]], self.review_days)
+            for b in deliveries.due_batches(self.store, as_of)
+        ]
 
     def run(self, as_of=AFTER) -> Lake:
         self.build().deliver(as_of)
@@ -130,8 +201,11 @@ class Lake:
 
     def rows(self, deal_id=None, batch_id=None) -> list[dict]:
         rows = self.store.read(deliveries.DELIVERIES).to_pylist()
-        rows = [r for r in rows if (deal_id is None or r["deal_id"] == deal_id)
-                and (batch_id is None or r["batch_id"] == batch_id)]
+        rows = [
+            r
+            for r in rows
+            if (deal_id is None or r["deal_id"] == deal_id) and (batch_id is None or r["batch_id"] == batch_id)
+        ]
         return sorted(rows, key=lambda r: (r["deal_id"], r["batch_id"], r["selection_rank"]))
 
     def delivered(self, deal_id=None, batch_id=None) -> list[str]:
@@ -161,8 +235,12 @@ def test_r4_duplicate_never_licensed_original_by_uploaded_at_then_clip_id(lake):
     marked = {r["clip_id"]: (r["is_duplicate"], r["duplicate_of"]) for r in mark_duplicates(rows, [])}
     assert marked == {"A": (True, "B"), "B": (False, None), "C0": (True, "B")}
     lake.eligible("S1").sub("S2")  # S2: no consent event
-    lake.clip("A", "S1", uploaded_at=ts("2025-06-01T10:00:00Z"), fingerprint="same", is_duplicate=True, duplicate_of="B")
-    lake.clip("C0", "S1", uploaded_at=ts("2025-06-01T09:00:00Z"), fingerprint="same", is_duplicate=True, duplicate_of="B")
+    lake.clip(
+        "A", "S1", uploaded_at=ts("2025-06-01T10:00:00Z"), fingerprint="same", is_duplicate=True, duplicate_of="B"
+    )
+    lake.clip(
+        "C0", "S1", uploaded_at=ts("2025-06-01T09:00:00Z"), fingerprint="same", is_duplicate=True, duplicate_of="B"
+    )
     lake.clip("B", "S2", uploaded_at=ts("2025-06-01T09:00:00Z"), fingerprint="same")
     lake.clip("U", "S1")  # unique fingerprint: licensed
     lake.deal("D1").batch("D1", "B1").run()
@@ -175,7 +253,9 @@ def test_r4_original_is_licensed(lake):
     # The original (earliest upload) of a duplicate pair is licensed; the copy is not.
     lake.eligible("S1")
     lake.clip("orig", "S1", uploaded_at=ts("2025-06-01T00:00:00Z"), fingerprint="f")
-    lake.clip("copy", "S1", uploaded_at=ts("2025-06-02T00:00:00Z"), fingerprint="f", is_duplicate=True, duplicate_of="orig")
+    lake.clip(
+        "copy", "S1", uploaded_at=ts("2025-06-02T00:00:00Z"), fingerprint="f", is_duplicate=True, duplicate_of="orig"
+    )
     lake.deal("D1").batch("D1", "B1").run()
     assert lake.delivered("D1") == ["orig"]
 
@@ -427,8 +507,10 @@ def _late(lake: Lake) -> tuple[list[dict], list[dict]]:
 
 
 def _brief(rows):
-    return [(r["deal_id"], r["batch_id"], r["clip_id"], r["subscriber_id"], r["event_id"], r["source"], r["reason"])
-            for r in rows]
+    return [
+        (r["deal_id"], r["batch_id"], r["clip_id"], r["subscriber_id"], r["event_id"], r["source"], r["reason"])
+        for r in rows
+    ]
 
 
 def test_r12_late_opt_out_recorded_not_rewritten(frozen):
@@ -510,14 +592,18 @@ def test_r12_two_late_causes_one_row_consistent_source(frozen):
 def test_r12_late_revocations_columns(frozen):
     frozen.consent("S1-out", "S1", CUTOFF - timedelta(days=1), "opt_out")
     late = _late(frozen)[1]
-    assert {"deal_id", "batch_id", "clip_id", "subscriber_id", "event_id", "source", "reason", "cutoff_at"} <= set(late[0])
+    assert {"deal_id", "batch_id", "clip_id", "subscriber_id", "event_id", "source", "reason", "cutoff_at"} <= set(
+        late[0]
+    )
     assert late[0]["cutoff_at"] == CUTOFF
 
 
 def test_r12_deliveries_schema_has_revenue_month(frozen):
     # §5 deal_deliveries columns
     t = frozen.store.read(deliveries.DELIVERIES)
-    assert {"deal_id", "batch_id", "clip_id", "subscriber_id", "tier", "billable_seconds", "revenue_month"} <= set(t.column_names)
+    assert {"deal_id", "batch_id", "clip_id", "subscriber_id", "tier", "billable_seconds", "revenue_month"} <= set(
+        t.column_names
+    )
     assert t.schema.field("billable_seconds").type == pa.int64()
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from gopro_assets.lib.demo import (
+from gopro_assets.domain.footage.probe import probe_many
+from gopro_tools.demo_landing import (
     BASE_PRICE,
     CONTRACT_FOLDERS,
     PRICE_JITTER,
@@ -19,17 +20,25 @@ from gopro_assets.lib.demo import (
     activity_premium,
     generate_demo,
 )
-from gopro_assets.lib.probe import probe_many
 
 SMALL = {"subscribers": 12, "clips": 20, "seed": 7}
-UTC = timezone.utc
+UTC = UTC
 CSV_HEADERS = {
     "subscribers": ["subscriber_id", "email", "country", "subscribed_at", "cancelled_at", "invited_at"],
     "buyer_payments": ["payment_id", "deal_id", "batch_id", "amount_cents", "received_at"],
     "payouts": ["payout_id", "subscriber_id", "statement_month", "amount_cents", "paid_at"],
 }
-TS_FIELDS = {"subscribed_at", "cancelled_at", "invited_at", "received_at", "paid_at", "event_at", "uploaded_at",
-             "signed_at", "cutoff_at"}
+TS_FIELDS = {
+    "subscribed_at",
+    "cancelled_at",
+    "invited_at",
+    "received_at",
+    "paid_at",
+    "event_at",
+    "uploaded_at",
+    "signed_at",
+    "cutoff_at",
+}
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +109,16 @@ def test_other_seed_gives_other_data(demo: tuple[Path, dict], tmp_path: Path) ->
 def test_exactly_the_contract_layout(demo: tuple[Path, dict]) -> None:
     root, counts = demo
     assert sorted(p.name for p in root.iterdir()) == sorted(CONTRACT_FOLDERS)
-    suffix = {"subscribers": ".csv", "consent_events": ".jsonl", "clip_exclusions": ".jsonl", "uploads": ".jsonl",
-              "deals": ".json", "buyer_payments": ".csv", "payouts": ".csv", "footage": ".MP4"}
+    suffix = {
+        "subscribers": ".csv",
+        "consent_events": ".jsonl",
+        "clip_exclusions": ".jsonl",
+        "uploads": ".jsonl",
+        "deals": ".json",
+        "buyer_payments": ".csv",
+        "payouts": ".csv",
+        "footage": ".MP4",
+    }
     for folder in CONTRACT_FOLDERS:
         files = [p for p in (root / folder).rglob("*") if p.is_file()]
         assert files, folder
@@ -145,8 +162,9 @@ def test_every_timestamp_is_in_the_first_half_of_2025(demo: tuple[Path, dict]) -
         for path in (root / folder).glob("*.csv"):
             found = [v for r in read_csv(path) for k, v in r.items() if k in TS_FIELDS and v]
             (values if folder == "subscribers" else settlements).extend(found)
-    assert all(datetime(2025, 1, 1, tzinfo=UTC) <= parse_ts(v) <= datetime(2025, 7, 31, tzinfo=UTC)
-               for v in settlements)
+    assert all(
+        datetime(2025, 1, 1, tzinfo=UTC) <= parse_ts(v) <= datetime(2025, 7, 31, tzinfo=UTC) for v in settlements
+    )
     values += [v for v in settlements if parse_ts(v) < datetime(2025, 7, 1, tzinfo=UTC)]
     for folder in ("consent_events", "clip_exclusions", "uploads"):
         values += [v for r in read_jsonl(root / folder)[0] for k, v in r.items() if k in TS_FIELDS]
@@ -247,18 +265,20 @@ def test_deals_price_structure_and_payments(demo: tuple[Path, dict]) -> None:
     assert len(ids) - len(set(ids)) == 1 and expected["duplicate_payout_id"] in ids
     assert {r["statement_month"] for r in payouts} <= {"2025-02", "2025-03", "2025-04", "2025-05", "2025-06"}
     assert (expected["nothing_payable"][0], expected["nothing_payable"][1]) in {
-        (r["subscriber_id"], r["statement_month"]) for r in payouts}
+        (r["subscriber_id"], r["statement_month"]) for r in payouts
+    }
 
 
-def test_payments_and_payouts_reconcile_except_the_deliberate_mismatches(demo: tuple[Path, dict],
-                                                                           tmp_path: Path) -> None:
+def test_payments_and_payouts_reconcile_except_the_deliberate_mismatches(
+    demo: tuple[Path, dict], tmp_path: Path
+) -> None:
     """The payments and payouts are derived from the money path itself: running it on the
     demo gives exactly the deliberate R13 breaks, and every other batch is paid and every
     other payable statement matched. The statements both pay out and carry forward."""
     from datetime import date
 
-    from gopro_assets.lib.delta_store import DeltaStore
-    from gopro_assets.lib.pipeline import run_all
+    from gopro_assets.lake.delta_store import DeltaStore
+    from gopro_tools.pipeline import run_all
 
     root, counts = demo
     expected = counts["expected"]
@@ -271,14 +291,20 @@ def test_payments_and_payouts_reconcile_except_the_deliberate_mismatches(demo: t
     assert set(breaks.values()) == {"partial", "overpaid", "unpaid", "unknown_batch"}
     assert all(r["received_cents"] == r["gross_cents"] for r in receivables if r["status"] == "paid")
     assert any(r["gross_cents"] > 0 for r in receivables if r["status"] == "paid")
-    dup = [r for p in sorted((root / "buyer_payments").glob("*.csv")) for r in read_csv(p)
-           if r["payment_id"] == expected["duplicate_payment_id"]]
+    dup = [
+        r
+        for p in sorted((root / "buyer_payments").glob("*.csv"))
+        for r in read_csv(p)
+        if r["payment_id"] == expected["duplicate_payment_id"]
+    ]
     assert len(dup) == 2 and {(r["deal_id"], r["batch_id"]) for r in dup} <= {
-        (r["deal_id"], r["batch_id"]) for r in receivables if r["status"] == "paid"}  # counted once
+        (r["deal_id"], r["batch_id"]) for r in receivables if r["status"] == "paid"
+    }  # counted once
 
     reconciliation = store.read("payout_reconciliation").to_pylist()
-    breaks = {(r["subscriber_id"], r["statement_month"]): r["status"] for r in reconciliation
-              if r["status"] != "matched"}
+    breaks = {
+        (r["subscriber_id"], r["statement_month"]): r["status"] for r in reconciliation if r["status"] != "matched"
+    }
     assert breaks == expected["payout_reconciliation"]
     assert sorted(breaks.values()) == ["duplicate", "overpaid", "underpaid", "unexpected", "unpaid"]
     assert any(r["status"] == "matched" and r["paid_cents"] > 0 for r in reconciliation)
@@ -315,8 +341,14 @@ def test_footage_probes_as_planned(demo: tuple[Path, dict]) -> None:
         else:
             assert r.ok, (u, r)
             by_key[u["object_key"]] = (u, r)
-    assert {"unreadable video", "empty file", "no video stream", "zero duration", "truncated file",
-            "video file missing"} <= set(expected_bad.values())
+    assert {
+        "unreadable video",
+        "empty file",
+        "no video stream",
+        "zero duration",
+        "truncated file",
+        "video file missing",
+    } <= set(expected_bad.values())
     good = list(by_key.values())
     assert any(u["mount"] == "drone" for u, _ in good)
     assert any(r.height > r.width for _, r in good)

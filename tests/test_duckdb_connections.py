@@ -1,10 +1,10 @@
-"""gopro_assets.lib.duck: one DuckDB database per process, one connection per query.
+"""gopro_assets.lake.duck: one DuckDB database per process, one connection per query.
 What a query registers and sets must stay its own, or two models' inputs would mix."""
 
 import pyarrow as pa
 
-from gopro_assets.lib import duck
-from gopro_assets.lib.sql_runner import MACROS_DIR
+from gopro_assets.lake import duck
+from gopro_assets.sql_engine.runner import MACROS_DIR
 
 
 def test_registered_tables_and_variables_stay_in_their_connection():

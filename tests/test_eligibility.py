@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-
 from conftest import run_sql_model
-from gopro_assets.lib.delta_store import DeltaStore
 from test_deliveries import CUTOFF, OPTED_IN, US, Lake, ts
+
+from gopro_assets.lake.delta_store import DeltaStore
 
 T = CUTOFF  # the instant t of R1: every batch of the R1 scenario has cutoff_at = t
 DAY0 = ts("2026-01-01T00:00:00Z")
@@ -35,7 +35,11 @@ R1_CASES = {
     "sub_at_t": ({"subscribed_at": T}, [("sub_at_t-1", OPTED_IN, "opt_in", [])], (True, True)),
     "sub_after": ({"subscribed_at": T + US}, [("sub_after-1", OPTED_IN, "opt_in", [])], (False, False)),
     # cancelled_at empty or > t: before t and exactly at t fail, after t passes
-    "cancel_before": ({"cancelled_at": T - timedelta(days=1)}, [("cancel_before-1", OPTED_IN, "opt_in", [])], (False, False)),
+    "cancel_before": (
+        {"cancelled_at": T - timedelta(days=1)},
+        [("cancel_before-1", OPTED_IN, "opt_in", [])],
+        (False, False),
+    ),
     "cancel_at": ({"cancelled_at": T}, [("cancel_at-1", OPTED_IN, "opt_in", [])], (False, False)),
     "cancel_after": ({"cancelled_at": T + US}, [("cancel_after-1", OPTED_IN, "opt_in", [])], (True, True)),
     # invited_at set and <= t
@@ -46,21 +50,38 @@ R1_CASES = {
     "no_consent": ({}, [], (False, False)),
     # opt_out at exactly t counts (event_at <= t); one after t does not
     "opted_out": ({}, [("opted_out-1", OPTED_IN, "opt_in", []), ("opted_out-2", T, "opt_out", [])], (False, False)),
-    "opt_out_after": ({}, [("opt_out_after-1", OPTED_IN, "opt_in", []), ("opt_out_after-2", T + US, "opt_out", [])],
-                      (True, True)),
+    "opt_out_after": (
+        {},
+        [("opt_out_after-1", OPTED_IN, "opt_in", []), ("opt_out_after-2", T + US, "opt_out", [])],
+        (True, True),
+    ),
     # an opt_in dated after t does not count
     "opt_in_after": ({}, [("opt_in_after-1", T + US, "opt_in", [])], (False, False)),
     # per-buyer exclusion: excluded from acme only
     "excl_acme": ({}, [("excl_acme-1", OPTED_IN, "opt_in", ["acme"])], (False, True)),
     # the state is the LAST event: a later opt_in without the exclusion lifts it
-    "excl_lifted": ({}, [("excl_lifted-1", OPTED_IN, "opt_in", ["acme"]),
-                         ("excl_lifted-2", OPTED_IN + timedelta(days=1), "opt_in", [])], (True, True)),
+    "excl_lifted": (
+        {},
+        [
+            ("excl_lifted-1", OPTED_IN, "opt_in", ["acme"]),
+            ("excl_lifted-2", OPTED_IN + timedelta(days=1), "opt_in", []),
+        ],
+        (True, True),
+    ),
     # tie on event_at: the larger event_id decides
     "tie_in": ({}, [("tie_in-1", OPTED_IN, "opt_out", []), ("tie_in-2", OPTED_IN, "opt_in", [])], (True, True)),
     "tie_out": ({}, [("tie_out-1", OPTED_IN, "opt_in", []), ("tie_out-2", OPTED_IN, "opt_out", [])], (False, False)),
-    "tie_excl": ({}, [("tie_excl-2", OPTED_IN, "opt_in", ["acme"]), ("tie_excl-1", OPTED_IN, "opt_in", [])], (False, True)),
+    "tie_excl": (
+        {},
+        [("tie_excl-2", OPTED_IN, "opt_in", ["acme"]), ("tie_excl-1", OPTED_IN, "opt_in", [])],
+        (False, True),
+    ),
     # event_at orders first; event_id only breaks ties ("A" < "Z" but "A" is later)
-    "at_first": ({}, [("at_first-Z", OPTED_IN, "opt_out", []), ("at_first-A", OPTED_IN + US, "opt_in", [])], (True, True)),
+    "at_first": (
+        {},
+        [("at_first-Z", OPTED_IN, "opt_out", []), ("at_first-A", OPTED_IN + US, "opt_in", [])],
+        (True, True),
+    ),
 }
 
 
@@ -202,8 +223,9 @@ def lake(store):
 # =========================================================================== consent_snapshots
 def snapshots(lake: Lake, start: date, end: date, review_days: int = 7) -> dict:
     lake.build()
-    rows = run_sql_model(lake.store, "consent_snapshots", range_start=start, range_end=end,
-                         review_days=review_days).to_pylist()
+    rows = run_sql_model(
+        lake.store, "consent_snapshots", range_start=start, range_end=end, review_days=review_days
+    ).to_pylist()
     return {(r["subscriber_id"], r["snapshot_date"].isoformat()): r for r in rows}
 
 
@@ -248,8 +270,15 @@ def test_snapshots_reason_order_is_fixed(lake):
     lake.sub("ok", country="US").consent("ok-in", "ok", OPTED_IN, excluded_buyers=["acme"])
     snap = snapshots(lake, date(2026, 1, 2), date(2026, 1, 2))
     got = {sid: snap[(sid, "2026-01-02")]["ineligible_reason"] for sid, _ in snap}
-    assert got == {"ca": "not_us", "canc": "cancelled", "noinv": "not_invited", "noc": "not_opted_in",
-                   "out": "not_opted_in", "rev": "in_review_window", "ok": None}
+    assert got == {
+        "ca": "not_us",
+        "canc": "cancelled",
+        "noinv": "not_invited",
+        "noc": "not_opted_in",
+        "out": "not_opted_in",
+        "rev": "in_review_window",
+        "ok": None,
+    }
     # excluded_buyers: the opt_in's list; [] when not opted in (even after an opt_in that had one)
     assert snap[("ok", "2026-01-02")]["excluded_buyers"] == ["acme"]
     assert snap[("ok", "2026-01-02")]["is_eligible"] is True  # eligible for buyers not excluded
@@ -264,8 +293,9 @@ def test_snapshots_one_row_per_subscriber_per_day_from_subscription_day(lake):
     lake.sub("old").sub("new", subscribed_at=ts("2026-01-03T10:00:00Z"))
     lake.sub("future", subscribed_at=ts("2026-01-05T00:00:00Z"))
     snap = snapshots(lake, date(2026, 1, 1), date(2026, 1, 4))
-    assert sorted(snap) == sorted([("old", f"2026-01-0{d}") for d in range(1, 5)]
-                                  + [("new", "2026-01-03"), ("new", "2026-01-04")])
+    assert sorted(snap) == sorted(
+        [("old", f"2026-01-0{d}") for d in range(1, 5)] + [("new", "2026-01-03"), ("new", "2026-01-04")]
+    )
     # on the subscription day itself the subscriber is subscribed (end of day), so the
     # reason is the next failing condition, never not_yet_subscribed
     assert snap[("new", "2026-01-03")]["ineligible_reason"] == "not_opted_in"
@@ -274,6 +304,8 @@ def test_snapshots_one_row_per_subscriber_per_day_from_subscription_day(lake):
 def test_snapshots_point_in_time_not_current_state(lake):
     # Opt-in Jan 1 (review 0), opt-out Jan 3: Jan 1-2 eligible, Jan 3-4 not; the later
     # opt-out does not leak into earlier days.
-    lake.sub("S").consent("S-1", "S", ts("2026-01-01T08:00:00Z")).consent("S-2", "S", ts("2026-01-03T08:00:00Z"), "opt_out")
+    lake.sub("S").consent("S-1", "S", ts("2026-01-01T08:00:00Z")).consent(
+        "S-2", "S", ts("2026-01-03T08:00:00Z"), "opt_out"
+    )
     snap = snapshots(lake, date(2026, 1, 1), date(2026, 1, 4), review_days=0)
     assert [snap[("S", f"2026-01-0{d}")]["is_eligible"] for d in range(1, 5)] == [True, True, False, False]

@@ -9,35 +9,55 @@ shows that an old statement is reproduced exactly after a later run changed it.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from fractions import Fraction
 
 import dagster as dg
 import pyarrow as pa
 import pytest
-
 from conftest import month_vars, run_sql_model, write_rows
+
 from gopro_assets.cli import main as cli_main
 from gopro_assets.cli import materialize
 from gopro_assets.definitions import defs
-from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
-from gopro_assets.lib.explain import ExplainError, ExplainMismatch, cents_text, explain, render_text
-from gopro_assets.resources import LakehouseResource
+from gopro_assets.domain.finance.explain import ExplainError, ExplainMismatch, cents_text, explain, render_text
+from gopro_assets.domain.licensing.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
+from gopro_assets.shared.resources import LakehouseResource
 
-JAN = datetime(2025, 1, 20, 12, tzinfo=timezone.utc)
-FEB = datetime(2025, 2, 20, 12, tzinfo=timezone.utc)
+JAN = datetime(2025, 1, 20, 12, tzinfo=UTC)
+FEB = datetime(2025, 2, 20, 12, tzinfo=UTC)
 
 
 def delivery(deal, batch, clip, sub, tier, secs, price, cutoff, rank=1):
-    return {"deal_id": deal, "batch_id": batch, "clip_id": clip, "subscriber_id": sub, "tier": tier,
-            "billable_seconds": secs, "tier_price_cents": price, "revenue_month": cutoff.strftime("%Y-%m"),
-            "cutoff_at": cutoff, "selection_rank": rank}
+    return {
+        "deal_id": deal,
+        "batch_id": batch,
+        "clip_id": clip,
+        "subscriber_id": sub,
+        "tier": tier,
+        "billable_seconds": secs,
+        "tier_price_cents": price,
+        "revenue_month": cutoff.strftime("%Y-%m"),
+        "cutoff_at": cutoff,
+        "selection_rank": rank,
+    }
 
 
 def batch(deal, batch_id, cutoff, model, fee=None):
-    return {"deal_id": deal, "batch_id": batch_id, "buyer_id": "acme-ai", "pricing_model": model, "cutoff_at": cutoff,
-            "revenue_month": cutoff.strftime("%Y-%m"), "max_minutes": None, "fee_cents": fee, "clips": 0,
-            "billable_seconds": 0, "candidates": 0, "input_versions": "{}"}
+    return {
+        "deal_id": deal,
+        "batch_id": batch_id,
+        "buyer_id": "acme-ai",
+        "pricing_model": model,
+        "cutoff_at": cutoff,
+        "revenue_month": cutoff.strftime("%Y-%m"),
+        "max_minutes": None,
+        "fee_cents": fee,
+        "clips": 0,
+        "billable_seconds": 0,
+        "candidates": 0,
+        "input_versions": "{}",
+    }
 
 
 DELIVERIES = [
@@ -64,8 +84,11 @@ DELIVERIES = [
     delivery("D1", "B2", "g", "s1", "uhd", 600, 300, FEB),
     delivery("D1", "B2", "h", "s2", "hd", 61, 200, FEB),
 ]
-BATCHES = [batch("D1", "B1", JAN, "per_minute"), batch("D2", "F1", JAN, "flat_fee", fee=1000),
-           batch("D1", "B2", FEB, "per_minute")]
+BATCHES = [
+    batch("D1", "B1", JAN, "per_minute"),
+    batch("D2", "F1", JAN, "flat_fee", fee=1000),
+    batch("D1", "B2", FEB, "per_minute"),
+]
 
 
 @pytest.fixture
@@ -85,10 +108,18 @@ def test_explain_per_minute_and_flat_fee_batches_in_hand_computed_cents(lake):
     assert [(b.deal_id, b.batch_id) for b in e.batches] == [("D1", "B1"), ("D2", "F1")]
     b1, f1 = e.batches
     assert [(c.clip_id, c.tier, c.billable_seconds, c.price_cents_per_minute, c.value) for c in b1.clips] == [
-        ("a", "hd", 30, 200, Fraction(100)), ("b", "sd", 45, 100, Fraction(75))]
+        ("a", "hd", 30, 200, Fraction(100)),
+        ("b", "sd", 45, 100, Fraction(75)),
+    ]
     assert (b1.gross_cents, b1.pool_cents, b1.weight, b1.batch_weight, b1.contributors) == (253, 127, 10500, 15200, 3)
     assert b1.exact_share == Fraction(127 * 10500, 15200) == 87 + Fraction(111, 152)
-    assert (b1.floor_cents, b1.remainder, b1.remainder_rank, b1.leftover_cents, b1.bonus_cents) == (87, Fraction(111, 152), 2, 2, 1)
+    assert (b1.floor_cents, b1.remainder, b1.remainder_rank, b1.leftover_cents, b1.bonus_cents) == (
+        87,
+        Fraction(111, 152),
+        2,
+        2,
+        1,
+    )
     assert b1.allocated_cents == 88 and b1.rounding == Fraction(41, 152)  # 88 - 87 111/152
     assert (f1.pricing_model, f1.pool_cents, f1.weight, f1.batch_weight) == ("flat_fee", 500, 10, 40)
     assert (f1.exact_share, f1.floor_cents, f1.bonus_cents, f1.allocated_cents, f1.rounding) == (125, 125, 0, 125, 0)
@@ -99,7 +130,12 @@ def test_explain_per_minute_and_flat_fee_batches_in_hand_computed_cents(lake):
     s2 = explain(lake, "s2", "2025-01").batches[0]
     # s2's remainder 8/19 ranks last of 3: no cent, 8/19 of a cent removed against the exact share
     assert (s2.exact_share, s2.remainder_rank, s2.bonus_cents, s2.allocated_cents, s2.rounding) == (
-        33 + Fraction(8, 19), 3, 0, 33, -Fraction(8, 19))
+        33 + Fraction(8, 19),
+        3,
+        0,
+        33,
+        -Fraction(8, 19),
+    )
     s3 = explain(lake, "s3", "2025-01").batches[0]
     assert (s3.exact_share, s3.remainder_rank, s3.bonus_cents, s3.allocated_cents) == (5 + Fraction(129, 152), 1, 1, 6)
 
@@ -109,12 +145,27 @@ def test_explain_carries_the_opening_balance_and_the_threshold(lake):
     # opening 213 (January carried forward) + earned 1500 = 1713 >= 1000 -> paid in full
     assert e.opening_balance_cents == 213 and e.opening_from[0] == "2025-01"
     (b2,) = e.batches
-    assert b2.exact_share == 1500 + Fraction(300, 961) and (b2.floor_cents, b2.bonus_cents, b2.allocated_cents) == (1500, 0, 1500)
+    assert b2.exact_share == 1500 + Fraction(300, 961) and (b2.floor_cents, b2.bonus_cents, b2.allocated_cents) == (
+        1500,
+        0,
+        1500,
+    )
     assert (b2.gross_cents, b2.pool_cents, b2.leftover_cents, b2.remainder_rank) == (3203, 1602, 1, 2)
-    assert (e.earned_cents, e.total_cents, e.decision, e.payable_cents, e.carried_forward_cents) == (1500, 1713, "paid", 1713, 0)
+    assert (e.earned_cents, e.total_cents, e.decision, e.payable_cents, e.carried_forward_cents) == (
+        1500,
+        1713,
+        "paid",
+        1713,
+        0,
+    )
     s2 = explain(lake, "s2", "2025-02")
     # opening 408 (33 + 375) + earned 102 (101 661/961 + 1 cent) = 510 < 1000 -> carried
-    assert (s2.opening_balance_cents, s2.batches[0].allocated_cents, s2.total_cents, s2.carried_forward_cents) == (408, 102, 510, 510)
+    assert (s2.opening_balance_cents, s2.batches[0].allocated_cents, s2.total_cents, s2.carried_forward_cents) == (
+        408,
+        102,
+        510,
+        510,
+    )
     s3 = explain(lake, "s3", "2025-02")  # nothing earned, the 6 cents are carried again
     assert (s3.opening_balance_cents, s3.batches, s3.earned_cents, s3.carried_forward_cents) == (6, (), 0, 6)
 
@@ -139,7 +190,10 @@ def test_explain_carries_the_opening_balance_and_the_threshold(lake):
 
 def test_the_statement_row_records_its_input_versions(lake):
     rows = {(r["statement_month"], r["subscriber_id"]): r for r in lake.read("revenue_share_statements").to_pylist()}
-    jan, feb = json.loads(rows[("2025-01", "s1")]["input_versions"]), json.loads(rows[("2025-02", "s1")]["input_versions"])
+    jan, feb = (
+        json.loads(rows[("2025-01", "s1")]["input_versions"]),
+        json.loads(rows[("2025-02", "s1")]["input_versions"]),
+    )
     inputs = {"batch_revenue", "deal_deliveries", "delivered_batches", "revenue_share_allocations"}
     assert set(jan) == set(feb) == inputs | {"revenue_share_statements"}
     assert all(jan[t] == lake.version(t) for t in inputs)
@@ -164,9 +218,17 @@ def test_explain_refuses_what_does_not_add_up(lake):
         explain(lake, "s1", "2025-01", as_of_version=999)
     # A statement row edited by hand no longer matches its inputs: explain says so.
     table, before_edit = lake.read("revenue_share_statements"), lake.version("revenue_share_statements")
-    rows = [r | {"earned_cents": r["earned_cents"] + 1, "total_cents": r["total_cents"] + 1,
-                 "carried_forward_cents": r["carried_forward_cents"] + 1}
-            if (r["statement_month"], r["subscriber_id"]) == ("2025-01", "s2") else r for r in table.to_pylist()]
+    rows = [
+        r
+        | {
+            "earned_cents": r["earned_cents"] + 1,
+            "total_cents": r["total_cents"] + 1,
+            "carried_forward_cents": r["carried_forward_cents"] + 1,
+        }
+        if (r["statement_month"], r["subscriber_id"]) == ("2025-01", "s2")
+        else r
+        for r in table.to_pylist()
+    ]
     lake.overwrite("revenue_share_statements", pa.Table.from_pylist(rows, schema=table.schema))
     with pytest.raises(ExplainMismatch, match="earned 409 != 408"):
         explain(lake, "s2", "2025-01")
@@ -178,14 +240,21 @@ def test_explain_refuses_what_does_not_add_up(lake):
 
 
 def test_cents_text():
-    assert [cents_text(x) for x in (Fraction(125), Fraction(175, 2), Fraction(-1, 3), Fraction(-7, 3))] == \
-           ["125", "87 1/2", "-1/3", "-2 1/3"]
+    assert [cents_text(x) for x in (Fraction(125), Fraction(175, 2), Fraction(-1, 3), Fraction(-7, 3))] == [
+        "125",
+        "87 1/2",
+        "-1/3",
+        "-2 1/3",
+    ]
 
 
 # -- through Dagster: an old statement is reproduced after a later run changed it -----------------
 
 LATE_DEAL = {
-    "deal_id": "D2", "buyer_id": "beta-labs", "buyer_name": "Beta Labs", "signed_at": "2025-02-01T00:00:00Z",
+    "deal_id": "D2",
+    "buyer_id": "beta-labs",
+    "buyer_name": "Beta Labs",
+    "signed_at": "2025-02-01T00:00:00Z",
     "pricing": {"model": "per_minute", "tier_prices_cents": {"aerial": 400, "hd": 200}},
     "batches": [{"batch_id": "B1", "cutoff_at": "2025-02-15T00:00:00Z"}],
 }
@@ -196,14 +265,16 @@ def test_explain_as_of_version_reproduces_a_statement_a_later_run_changed(tmp_pa
     from test_pipeline import build_landing
 
     build_landing(tmp_path / "landing")
-    lakehouse = LakehouseResource(landing=str(tmp_path / "landing"), lake=str(tmp_path / "lake"),
-                                  exports=str(tmp_path / "exports"))
+    lakehouse = LakehouseResource(
+        landing=str(tmp_path / "landing"), lake=str(tmp_path / "lake"), exports=str(tmp_path / "exports")
+    )
     store = lakehouse.store()
 
     def run():
         with dg.instance_for_test() as instance:
-            assert materialize(date(2025, 2, 28), defs=defs, resources={"lakehouse": lakehouse}, instance=instance,
-                               echo=lambda m: None)
+            assert materialize(
+                date(2025, 2, 28), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None
+            )
 
     run()
     # January: D1/B1 delivers c1 (hd, 30 s x 200 c/min = 100 c): gross 100, pool 50, all to s1 -> carried 50.
@@ -222,10 +293,25 @@ def test_explain_as_of_version_reproduces_a_statement_a_later_run_changed(tmp_pa
     run()
     new = explain(store, "s1", "2025-02")
     (b,) = new.batches
-    assert (b.deal_id, b.gross_cents, b.pool_cents, b.exact_share, b.allocated_cents) == ("D2", 233, 117, 50 + Fraction(1, 7), 50)
-    assert (new.opening_balance_cents, new.earned_cents, new.total_cents, new.carried_forward_cents) == (50, 50, 100, 100)
+    assert (b.deal_id, b.gross_cents, b.pool_cents, b.exact_share, b.allocated_cents) == (
+        "D2",
+        233,
+        117,
+        50 + Fraction(1, 7),
+        50,
+    )
+    assert (new.opening_balance_cents, new.earned_cents, new.total_cents, new.carried_forward_cents) == (
+        50,
+        50,
+        100,
+        100,
+    )
     s2 = explain(store, "s2", "2025-02")
-    assert (s2.batches[0].exact_share, s2.batches[0].allocated_cents, s2.carried_forward_cents) == (66 + Fraction(6, 7), 67, 67)
+    assert (s2.batches[0].exact_share, s2.batches[0].allocated_cents, s2.carried_forward_cents) == (
+        66 + Fraction(6, 7),
+        67,
+        67,
+    )
 
     # The statement as it was, from the version recorded before the late deal arrived:
     again = explain(store, "s1", "2025-02", as_of_version=old_version)

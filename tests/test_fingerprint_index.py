@@ -1,4 +1,4 @@
-"""The R4 fingerprint index (``lib/fingerprint_index.py``): a lookup finds exactly the
+"""The R4 fingerprint index (``domain/footage/fingerprint_index.py``): a lookup finds exactly the
 inventory rows a scan of the whole inventory finds, whatever state the index is in, and
 reads only the partitions that may hold a wanted fingerprint when the index is current.
 Real Delta tables and DuckDB; the inventory rows are written the way refresh_inventory
@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gopro_assets.lib import fingerprint_index as fi
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.inventory import INVENTORY, INVENTORY_SCHEMA
-from gopro_assets.lib.sql_runner import connect
+from gopro_assets.domain.footage import fingerprint_index as fi
+from gopro_assets.domain.footage.inventory import INVENTORY, INVENTORY_SCHEMA
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.sql_engine.runner import connect
 
 D1, D2, D3 = date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)
 COLUMNS = ["clip_id", "fingerprint", "upload_day", "is_duplicate", "duplicate_of"]
@@ -26,13 +26,36 @@ COLUMNS = ["clip_id", "fingerprint", "upload_day", "is_duplicate", "duplicate_of
 
 def write_day(store: DeltaStore, day: date, clips: list[tuple[str, str]]) -> None:
     """Replace the inventory partition ``day`` with (clip_id, fingerprint) rows."""
-    rows = [{"clip_id": c, "subscriber_id": "s1", "object_key": f"s1/{c}.mp4",
-             "uploaded_at": datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc), "published": False,
-             "duration_s": 10.0, "billable_seconds": 10, "width": 64, "height": 36, "short_side_px": 36, "fps": 1.0,
-             "codec": "h264", "bit_rate": 1000, "size_bytes": 1000, "fingerprint": fp, "tier": "sd",
-             "is_duplicate": False, "duplicate_of": None, "upload_day": day} for c, fp in clips]
-    store.replace_where(INVENTORY, pa.Table.from_pylist(rows, schema=INVENTORY_SCHEMA), f"upload_day = '{day}'",
-                        partition_by=["upload_day"])
+    rows = [
+        {
+            "clip_id": c,
+            "subscriber_id": "s1",
+            "object_key": f"s1/{c}.mp4",
+            "uploaded_at": datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+            "published": False,
+            "duration_s": 10.0,
+            "billable_seconds": 10,
+            "width": 64,
+            "height": 36,
+            "short_side_px": 36,
+            "fps": 1.0,
+            "codec": "h264",
+            "bit_rate": 1000,
+            "size_bytes": 1000,
+            "fingerprint": fp,
+            "tier": "sd",
+            "is_duplicate": False,
+            "duplicate_of": None,
+            "upload_day": day,
+        }
+        for c, fp in clips
+    ]
+    store.replace_where(
+        INVENTORY,
+        pa.Table.from_pylist(rows, schema=INVENTORY_SCHEMA),
+        f"upload_day = '{day}'",
+        partition_by=["upload_day"],
+    )
 
 
 def scan(store: DeltaStore, fingerprints) -> list[dict]:
@@ -85,16 +108,24 @@ def _index_rows_lost(store):  # the index lost D2's rows (a crash between the tw
 
 def _index_of_other_files(store):  # every token wrong, as if copied from another lake
     index = store.read(fi.INDEX)
-    store.overwrite(fi.INDEX, index.set_column(index.schema.get_field_index("day_files"), "day_files",
-                                               pa.array(["elsewhere"] * index.num_rows)), partition_by=["upload_month"])
+    store.overwrite(
+        fi.INDEX,
+        index.set_column(
+            index.schema.get_field_index("day_files"), "day_files", pa.array(["elsewhere"] * index.num_rows)
+        ),
+        partition_by=["upload_month"],
+    )
 
 
-@pytest.mark.parametrize("damage, stale", [
-    (_rewrite_partition, {D3}),
-    (_relabel, {D2}),
-    (_index_rows_lost, {D2}),
-    (_index_of_other_files, {D1, D2, D3}),
-])
+@pytest.mark.parametrize(
+    "damage, stale",
+    [
+        (_rewrite_partition, {D3}),
+        (_relabel, {D2}),
+        (_index_rows_lost, {D2}),
+        (_index_of_other_files, {D1, D2, D3}),
+    ],
+)
 def test_a_partition_the_index_does_not_describe_is_read_whole(three_days, damage, stale):
     fi.reindex(three_days, [D1, D2, D3])
     damage(three_days)
@@ -116,16 +147,21 @@ def test_reindex_of_a_day_without_rows_drops_its_index_rows(three_days):
 
 
 _op = st.one_of(
-    st.tuples(st.just("write"), st.sampled_from([D1, D2, D3]),
-              st.lists(st.sampled_from(["fp1:a", "fp1:b", "fp1:c", "fp1:d"]), max_size=3)),
+    st.tuples(
+        st.just("write"),
+        st.sampled_from([D1, D2, D3]),
+        st.lists(st.sampled_from(["fp1:a", "fp1:b", "fp1:c", "fp1:d"]), max_size=3),
+    ),
     st.tuples(st.just("reindex"), st.sets(st.sampled_from([D1, D2, D3]))),
     st.tuples(st.just("drop_index_day"), st.sampled_from([D1, D2, D3])),
 )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=st.lists(_op, min_size=1, max_size=6), wanted=st.sets(st.sampled_from(["fp1:a", "fp1:b", "fp1:c", "fp1:e"]),
-                                                                 min_size=1))
+@given(
+    ops=st.lists(_op, min_size=1, max_size=6),
+    wanted=st.sets(st.sampled_from(["fp1:a", "fp1:b", "fp1:c", "fp1:e"]), min_size=1),
+)
 def test_lookup_equals_a_whole_scan_after_any_writes(ops, wanted):
     tmp = tempfile.mkdtemp(prefix="fpindex-")
     try:

@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from gopro_assets.lib.probe import ProbeResult, probe_fileobj, probe_many, probe_object
 from test_probe import make_audio_only, make_mp4
+
+from gopro_assets.domain.footage.probe import ProbeResult, probe_fileobj, probe_many, probe_object
 
 CASES: collections.Counter = collections.Counter()  # outcome class -> fuzz cases tried
 
@@ -48,8 +48,18 @@ def _outcome(r: ProbeResult) -> str:
     if r.ok:
         return "ok"
     reason = r.reason or ""
-    for prefix in ("unreadable video", "truncated file", "probe timed out", "probe crashed", "probe failed",
-                   "storage error", "no video stream", "zero duration", "empty file", "video file missing"):
+    for prefix in (
+        "unreadable video",
+        "truncated file",
+        "probe timed out",
+        "probe crashed",
+        "probe failed",
+        "storage error",
+        "no video stream",
+        "zero duration",
+        "empty file",
+        "video file missing",
+    ):
         if reason.startswith(prefix):
             return prefix
     return reason
@@ -84,10 +94,10 @@ def box_headers(data: bytes, start: int = 0, end: int | None = None, depth: int 
     end = len(data) if end is None else end
     out, off = [], start
     while off + 8 <= end:
-        size, typ = struct.unpack(">I4s", data[off:off + 8])
+        size, typ = struct.unpack(">I4s", data[off : off + 8])
         header = 8
         if size == 1 and off + 16 <= end:
-            size, header = struct.unpack(">Q", data[off + 8:off + 16])[0], 16
+            size, header = struct.unpack(">Q", data[off + 8 : off + 16])[0], 16
         elif size == 0:
             size = end - off
         if size < header:
@@ -133,11 +143,11 @@ def mutations(draw, data: bytes) -> bytes:
             off = draw(st.sampled_from(headers))
             size = draw(st.sampled_from([0, 1, 7, 8, 9, 2**31 - 1, 2**32 - 1, draw(st.integers(0, 2**32 - 1))]))
             if off + 4 <= len(b):
-                b[off:off + 4] = struct.pack(">I", size)
+                b[off : off + 4] = struct.pack(">I", size)
         elif op == "zero_range":
             off = draw(st.integers(0, len(b) - 1))
             n = draw(st.integers(1, 64))
-            b[off:off + n] = bytes(len(b[off:off + n]))
+            b[off : off + n] = bytes(len(b[off : off + n]))
         else:
             off = draw(st.integers(0, len(b)))
             b[off:off] = draw(st.binary(min_size=1, max_size=32))
@@ -162,8 +172,12 @@ def test_fuzzed_mp4s_probe_to_a_row_or_a_reason(tmp_path_factory, seeds):
     (landing / "footage").mkdir()
     counter = iter(range(10**9))
 
-    @settings(max_examples=400, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=400,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(case=fuzzed_videos(seeds))
     def run(case):
         _, data = case
@@ -181,8 +195,13 @@ def test_fuzzed_mp4s_probe_to_a_row_or_a_reason(tmp_path_factory, seeds):
         # probe_fileobj on the same bytes agrees (no state leaks between probes)
         if data:
             again = probe_fileobj(io.BytesIO(data), key)
-            assert (again.ok, again.reason, again.duration_s, again.width, again.fingerprint) == \
-                   (r.ok, r.reason, r.duration_s, r.width, r.fingerprint)
+            assert (again.ok, again.reason, again.duration_s, again.width, again.fingerprint) == (
+                r.ok,
+                r.reason,
+                r.duration_s,
+                r.width,
+                r.fingerprint,
+            )
         CASES["in_process"] += 1
         CASES[f"(in_process {_outcome(r)})"] += 1
         path.unlink()
@@ -232,11 +251,17 @@ def test_fuzzed_batches_through_the_worker_pool(tmp_path_factory, seeds):
 
 def png_bytes(width: int = 8, height: int = 4) -> bytes:
     """A minimal valid PNG, built by hand (raw bytes, no encoder)."""
+
     def chunk(tag: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+
     raw = b"".join(b"\x00" + bytes(3 * width) for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def pyav_image(path: Path, codec: str) -> Path:
@@ -308,8 +333,12 @@ def test_non_videos_and_container_tricks_are_quarantined_without_side_effects(tm
     make_audio_only(foot / "audio_only.MP4")
     assert (foot / "png_pyav.MP4").read_bytes().startswith(b"\x89PNG")
 
-    expected = {k: "unreadable video" for k in [*files, "png_pyav.MP4", "jpeg_pyav.MP4"]}
-    expected |= {"empty.MP4": "empty file (0 bytes)", "cut_half.MP4": "truncated file", "audio_only.MP4": "no video stream"}
+    expected = dict.fromkeys([*files, "png_pyav.MP4", "jpeg_pyav.MP4"], "unreadable video")
+    expected |= {
+        "empty.MP4": "empty file (0 bytes)",
+        "cut_half.MP4": "truncated file",
+        "audio_only.MP4": "no video stream",
+    }
     keys = sorted(expected)
     # The worker's working directory is where a relative "ffconcat" entry would resolve.
     monkeypatch.chdir(outside)

@@ -15,17 +15,24 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.pipeline import _model, run_sql
-from gopro_assets.lib.sql_runner import FINGERPRINT_KEY, connect_for_model, register_full_refresh, run_model
 from test_deliveries import CUTOFF, US, Lake
 
-VARIABLES = {"as_of": "2099-01-01T00:00:00+00:00", "share_rate_num": 1, "share_rate_den": 2,
-             "min_payout_cents": 1000, "review_days": 7}
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.sql_engine.runner import FINGERPRINT_KEY, connect_for_model, register_full_refresh, run_model
+from gopro_tools.pipeline import _model, run_sql
+
+VARIABLES = {
+    "as_of": "2099-01-01T00:00:00+00:00",
+    "share_rate_num": 1,
+    "share_rate_den": 2,
+    "min_payout_cents": 1000,
+    "review_days": 7,
+}
 MODEL = "late_revocations"
-UNIQUE_KEY = {MODEL: ("deal_id", "batch_id", "clip_id"),
-              "revenue_share_allocations": ("deal_id", "batch_id", "subscriber_id")}
+UNIQUE_KEY = {
+    MODEL: ("deal_id", "batch_id", "clip_id"),
+    "revenue_share_allocations": ("deal_id", "batch_id", "subscriber_id"),
+}
 
 
 def _key(r):
@@ -76,18 +83,27 @@ def frozen_lake(store: DeltaStore) -> Lake:
 
 # Late changes (each arrives after B1 was delivered) and what the next run re-judges.
 CHANGES = {
-    "opt_out": (lambda lake: lake.consent("S1-out", "S1", CUTOFF - timedelta(days=1), "opt_out"),
-                {"int_consent_timeline": [("S1",)]}),
-    "clip_exclusion": (lambda lake: lake.exclusion("X-c3", "S3", "c3", CUTOFF - timedelta(hours=1)),
-                       {"int_clip_exclusion_timeline": [("c3",)]}),
+    "opt_out": (
+        lambda lake: lake.consent("S1-out", "S1", CUTOFF - timedelta(days=1), "opt_out"),
+        {"int_consent_timeline": [("S1",)]},
+    ),
+    "clip_exclusion": (
+        lambda lake: lake.exclusion("X-c3", "S3", "c3", CUTOFF - timedelta(hours=1)),
+        {"int_clip_exclusion_timeline": [("c3",)]},
+    ),
     "subscriber_row": (lambda lake: lake.sub("S2", country="CA"), {"subscribers": [("S2",)]}),
-    "buyer_exclusion": (lambda lake: lake.consent("S2-in2", "S2", CUTOFF - timedelta(days=1), "opt_in",
-                                                  excluded_buyers=["acme"]),
-                        {"int_consent_timeline": [("S2",)]}),
-    "new_batch": (lambda lake: lake.batch("D1", "B2", cutoff_at=CUTOFF + timedelta(days=1)),
-                  {"delivered_batches": [("D1", "B2")]}),
-    "opt_out_after_cutoff": (lambda lake: lake.consent("S1-late", "S1", CUTOFF + US, "opt_out"),
-                             {"int_consent_timeline": [("S1",)]}),
+    "buyer_exclusion": (
+        lambda lake: lake.consent("S2-in2", "S2", CUTOFF - timedelta(days=1), "opt_in", excluded_buyers=["acme"]),
+        {"int_consent_timeline": [("S2",)]},
+    ),
+    "new_batch": (
+        lambda lake: lake.batch("D1", "B2", cutoff_at=CUTOFF + timedelta(days=1)),
+        {"delivered_batches": [("D1", "B2")]},
+    ),
+    "opt_out_after_cutoff": (
+        lambda lake: lake.consent("S1-late", "S1", CUTOFF + US, "opt_out"),
+        {"int_consent_timeline": [("S1",)]},
+    ),
 }
 
 
@@ -107,8 +123,17 @@ def test_late_revocations_rejudges_only_what_changed_and_equals_a_full_recomputa
     apply(lake)
     lake.run()
     # Only the changed owner / clip / batch is in scope (not a full refresh).
-    assert scope(store) == {"full_refresh": False, "subscribers": [], "int_consent_timeline": [],
-                            "int_clip_exclusion_timeline": [], "delivered_batches": []} | expected_scope
+    assert (
+        scope(store)
+        == {
+            "full_refresh": False,
+            "subscribers": [],
+            "int_consent_timeline": [],
+            "int_clip_exclusion_timeline": [],
+            "delivered_batches": [],
+        }
+        | expected_scope
+    )
     assert incremental(store) == full_recompute(store)
 
 
@@ -118,13 +143,19 @@ def test_late_revocations_rows_of_unchanged_deliveries_are_kept_and_reverted_one
     # S1 opted out late (2 rows: D1 and D2 deliveries of c1), S2 moved to CA (2 rows).
     lake.consent("S1-out", "S1", CUTOFF - timedelta(days=1), "opt_out").sub("S2", country="CA").run()
     assert [(r["clip_id"], r["reason"]) for r in incremental(store)] == [
-        ("c1", "not_opted_in"), ("c2", "not_us"), ("c1", "not_opted_in"), ("c2", "not_us")]
+        ("c1", "not_opted_in"),
+        ("c2", "not_us"),
+        ("c1", "not_opted_in"),
+        ("c2", "not_us"),
+    ]
     # S2's row is corrected back to US: only S2 is re-judged; its rows go, S1's stay.
     lake.sub("S2", country="US").run()
     assert scope(store)["subscribers"] == [("S2",)] and scope(store)["int_consent_timeline"] == []
     after = incremental(store)
-    assert [(r["deal_id"], r["clip_id"], r["reason"]) for r in after] == [("D1", "c1", "not_opted_in"),
-                                                                         ("D2", "c1", "not_opted_in")]
+    assert [(r["deal_id"], r["clip_id"], r["reason"]) for r in after] == [
+        ("D1", "c1", "not_opted_in"),
+        ("D2", "c1", "not_opted_in"),
+    ]
     assert after == full_recompute(store)
 
 
@@ -134,8 +165,13 @@ def test_late_revocations_records_its_inputs_and_skips_when_nothing_changed(stor
     version = store.version(MODEL)
     recorded = json.loads(store.table(MODEL).history(1)[0][FINGERPRINT_KEY])
     # the versions it was judged from, without its own table (recorded one commit later)
-    assert set(recorded["inputs"]) == {"deal_deliveries", "delivered_batches", "subscribers",
-                                       "int_consent_timeline", "int_clip_exclusion_timeline"}
+    assert set(recorded["inputs"]) == {
+        "deal_deliveries",
+        "delivered_batches",
+        "subscribers",
+        "int_consent_timeline",
+        "int_clip_exclusion_timeline",
+    }
     assert recorded["inputs"]["subscribers"] == store.version("subscribers")
     incremental(store)
     assert store.version(MODEL) == version  # inputs unchanged: not recomputed, no commit
@@ -154,7 +190,9 @@ def test_late_revocations_full_refresh_when_the_last_computation_cannot_be_built
     else:
         # the timeline's recorded version can no longer be read: VACUUM removed its files
         recorded = json.loads(store.table(MODEL).history(1)[0][FINGERPRINT_KEY])["inputs"]["int_consent_timeline"]
-        gone = set(store.table("int_consent_timeline", recorded).file_uris()) - set(store.table("int_consent_timeline").file_uris())
+        gone = set(store.table("int_consent_timeline", recorded).file_uris()) - set(
+            store.table("int_consent_timeline").file_uris()
+        )
         assert gone
         for uri in gone:
             os.remove(uri.removeprefix("file://"))
@@ -165,12 +203,20 @@ def test_late_revocations_full_refresh_when_the_last_computation_cannot_be_built
 # Random sequences of late changes: after every step the incrementally maintained table
 # equals a full recomputation.
 _step = st.one_of(
-    st.tuples(st.just("consent"), st.sampled_from(["S1", "S2", "S3"]), st.sampled_from(["opt_in", "opt_out"]),
-              st.integers(-3, 2), st.sampled_from([(), ("acme",), ("beta",)])),
-    st.tuples(st.just("exclusion"), st.sampled_from(["c1", "c2", "c3"]), st.sampled_from(["exclude", "include"]),
-              st.integers(-3, 2)),
-    st.tuples(st.just("subscriber"), st.sampled_from(["S1", "S2", "S3"]), st.sampled_from(["US", "CA"]),
-              st.booleans()),
+    st.tuples(
+        st.just("consent"),
+        st.sampled_from(["S1", "S2", "S3"]),
+        st.sampled_from(["opt_in", "opt_out"]),
+        st.integers(-3, 2),
+        st.sampled_from([(), ("acme",), ("beta",)]),
+    ),
+    st.tuples(
+        st.just("exclusion"),
+        st.sampled_from(["c1", "c2", "c3"]),
+        st.sampled_from(["exclude", "include"]),
+        st.integers(-3, 2),
+    ),
+    st.tuples(st.just("subscriber"), st.sampled_from(["S1", "S2", "S3"]), st.sampled_from(["US", "CA"]), st.booleans()),
     st.tuples(st.just("batch"), st.sampled_from(["D1", "D2"]), st.integers(1, 3)),
 )
 
@@ -227,7 +273,9 @@ def test_allocations_split_only_a_new_batch_and_keep_the_others(store):
     before = allocations(store)
     assert {(r["deal_id"], r["batch_id"]) for r in before} == {("D1", "B1"), ("D2", "B1")}
     # a second batch of D1 a day later, with a new clip of S2 uploaded in between
-    lake.clip("c4", "S2", uploaded_at=CUTOFF + timedelta(hours=1)).batch("D1", "B2", cutoff_at=CUTOFF + timedelta(days=1))
+    lake.clip("c4", "S2", uploaded_at=CUTOFF + timedelta(hours=1)).batch(
+        "D1", "B2", cutoff_at=CUTOFF + timedelta(days=1)
+    )
     lake.run()
     run_sql(store, "batch_revenue", VARIABLES)
     scope = allocation_scope(store)
@@ -236,8 +284,9 @@ def test_allocations_split_only_a_new_batch_and_keep_the_others(store):
     assert after == allocations_from_scratch(store)
     assert [r for r in after if r["batch_id"] == "B1"] == before  # the earlier batches' rows, kept as they were
     # 60 s of hd at 200 c/min = 200 c gross, pool 100 c (rate 1/2), all of it to S2
-    assert [(r["deal_id"], r["batch_id"], r["subscriber_id"], r["allocated_cents"]) for r in after
-            if r["batch_id"] == "B2"] == [("D1", "B2", "S2", 100)]
+    assert [
+        (r["deal_id"], r["batch_id"], r["subscriber_id"], r["allocated_cents"]) for r in after if r["batch_id"] == "B2"
+    ] == [("D1", "B2", "S2", 100)]
 
 
 def test_allocations_a_new_share_rate_splits_every_batch_again(store):

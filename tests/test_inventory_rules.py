@@ -5,28 +5,31 @@ Delivery-level R4 (duplicates never licensed) is in tests/test_deliveries.py.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gopro_assets.lib.inventory import TIER_RANK, billable_seconds, mark_duplicates, tier
+from gopro_assets.domain.footage.inventory import TIER_RANK, billable_seconds, mark_duplicates, tier
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- R3 tier
-@pytest.mark.parametrize("mount, short_side, expected", [
-    ("drone", 480, "aerial"),  # drone wins whatever the resolution
-    ("drone", 2160, "aerial"),
-    (None, 2160, "uhd"),  # >= 2160 boundary
-    ("helmet", 3024, "uhd"),
-    (None, 2159, "hd"),
-    ("handheld", 1080, "hd"),  # >= 1080 boundary
-    (None, 1079, "sd"),
-    (None, 360, "sd"),
-    ("Drone", 720, "sd"),  # mount compared exactly ("drone"); see docs/ELIGIBILITY_CHOICES.md
-])
+@pytest.mark.parametrize(
+    "mount, short_side, expected",
+    [
+        ("drone", 480, "aerial"),  # drone wins whatever the resolution
+        ("drone", 2160, "aerial"),
+        (None, 2160, "uhd"),  # >= 2160 boundary
+        ("helmet", 3024, "uhd"),
+        (None, 2159, "hd"),
+        ("handheld", 1080, "hd"),  # >= 1080 boundary
+        (None, 1079, "sd"),
+        (None, 360, "sd"),
+        ("Drone", 720, "sd"),  # mount compared exactly ("drone"); see docs/ELIGIBILITY_CHOICES.md
+    ],
+)
 def test_r3_tier(mount, short_side, expected):
     assert tier(mount, short_side) == expected
 
@@ -43,9 +46,17 @@ def test_r3_rank_order():
 
 
 # --------------------------------------------------------------------------- R2 billable seconds
-@pytest.mark.parametrize("duration, expected", [
-    (59.999, 59), (60.0, 60), (0.5, 0), (0.0, 0), (1.0, 1), (3600.999999, 3600),
-])
+@pytest.mark.parametrize(
+    "duration, expected",
+    [
+        (59.999, 59),
+        (60.0, 60),
+        (0.5, 0),
+        (0.0, 0),
+        (1.0, 1),
+        (3600.999999, 3600),
+    ],
+)
 def test_r2_billable_seconds_is_floor(duration, expected):
     got = billable_seconds(duration)
     assert got == expected and isinstance(got, int)
@@ -65,13 +76,16 @@ def test_r4_first_uploaded_is_original():
     # although "c1" < "c2"; c1, c3 duplicates of c2. c4 (its own fingerprint) is original.
     rows = [_row("c1", 5, "f"), _row("c2", 0, "f"), _row("c3", 9, "f"), _row("c4", 1, "g")]
     assert _marks(mark_duplicates(rows, [])) == {
-        "c1": (True, "c2"), "c2": (False, None), "c3": (True, "c2"), "c4": (False, None)}
+        "c1": (True, "c2"),
+        "c2": (False, None),
+        "c3": (True, "c2"),
+        "c4": (False, None),
+    }
 
 
 def test_r4_same_instant_smaller_clip_id_is_original():
     # b and a uploaded at the same instant -> "a" (smaller clip_id) is the original.
-    assert _marks(mark_duplicates([_row("b", 0, "f"), _row("a", 0, "f")], [])) == {
-        "a": (False, None), "b": (True, "a")}
+    assert _marks(mark_duplicates([_row("b", 0, "f"), _row("a", 0, "f")], [])) == {"a": (False, None), "b": (True, "a")}
 
 
 def test_r4_original_in_another_partition():

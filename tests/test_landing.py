@@ -8,14 +8,14 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gopro_assets.lib.landing import (
+from gopro_assets.domain.ingestion.landing import (
     BATCH_SCHEMA,
     DEAL_KIND,
     DEAL_SCHEMA,
@@ -36,7 +36,7 @@ from gopro_assets.lib.landing import (
     to_arrow,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(*args) -> datetime:
@@ -54,7 +54,13 @@ PAYOUT_HEADER = "payout_id,subscriber_id,statement_month,amount_cents,paid_at"
 PAYOUT_OK = "PO1,S1,2025-01,1500,2025-02-05T00:00:00Z"
 
 CONSENT_OK = {"event_id": "E1", "subscriber_id": "S1", "event_at": "2025-01-03T00:00:00Z", "action": "opt_in"}
-EXCL_OK = {"event_id": "X1", "subscriber_id": "S1", "clip_id": "C1", "event_at": "2025-01-04T00:00:00Z", "action": "exclude"}
+EXCL_OK = {
+    "event_id": "X1",
+    "subscriber_id": "S1",
+    "clip_id": "C1",
+    "event_at": "2025-01-04T00:00:00Z",
+    "action": "exclude",
+}
 UPLOAD_OK = {
     "clip_id": "C1",
     "subscriber_id": "S1",
@@ -209,8 +215,14 @@ def test_csv_quoted_fields_and_spaces_after_commas():
 @pytest.mark.parametrize(
     "bad, reason",
     [
-        ("S3,s3@example.com,US,2025-03-01T10:00:00,,", "field 'subscribed_at' timestamp '2025-03-01T10:00:00' has no UTC offset"),
-        ("S3,s3@example.com,US,2025-03-01T10:00:00Z,2025-04-01,", "field 'cancelled_at' timestamp '2025-04-01' has no UTC offset"),
+        (
+            "S3,s3@example.com,US,2025-03-01T10:00:00,,",
+            "field 'subscribed_at' timestamp '2025-03-01T10:00:00' has no UTC offset",
+        ),
+        (
+            "S3,s3@example.com,US,2025-03-01T10:00:00Z,2025-04-01,",
+            "field 'cancelled_at' timestamp '2025-04-01' has no UTC offset",
+        ),
         ("S3,s3@example.com,US,2025-03-01T10:00:00Z,,soon", "field 'invited_at' timestamp 'soon' is not ISO-8601"),
         ("S3,s3@example.com,US,,,", "field 'subscribed_at' is empty"),
         (",s3@example.com,US,2025-03-01T10:00:00Z,,", "field 'subscriber_id' is empty"),
@@ -250,7 +262,10 @@ def test_row_with_several_problems_lists_them_all():
         (csv_bytes('subscriber_id,"email', SUB_OK), "malformed CSV header"),
         (csv_bytes(SUB_HEADER, SUB_OK).replace(b"s1@", b"s\xff@"), "file is not valid UTF-8"),
         (SUB_HEADER.encode("utf-16"), "file is not valid UTF-8"),  # UTF-16 with its BOM
-        (csv_bytes(SUB_HEADER, "S1,j\xe9r\xf4me@example.com,US,2025-01-01T00:00:00Z,,").decode().encode("latin-1"), "line 2"),
+        (
+            csv_bytes(SUB_HEADER, "S1,j\xe9r\xf4me@example.com,US,2025-01-01T00:00:00Z,,").decode().encode("latin-1"),
+            "line 2",
+        ),
     ],
 )
 def test_csv_whole_file_quarantined(data, reason):
@@ -279,8 +294,17 @@ def test_non_utf8_reason_names_byte_and_line():
 
 @pytest.mark.parametrize(
     "amount, expected",
-    [("1000", 1000), ("0", 0), ("-2500", -2500), ("+7", 7), ("007", 7), ("9223372036854775807", 2**63 - 1),
-     ("-9223372036854775808", -(2**63)), ("0" * 5000 + "42", 42), ("-000", 0)],
+    [
+        ("1000", 1000),
+        ("0", 0),
+        ("-2500", -2500),
+        ("+7", 7),
+        ("007", 7),
+        ("9223372036854775807", 2**63 - 1),
+        ("-9223372036854775808", -(2**63)),
+        ("0" * 5000 + "42", 42),
+        ("-000", 0),
+    ],
 )
 def test_buyer_payment_amounts_accepted(amount, expected):
     data = csv_bytes(PAY_HEADER, f"P1,D1,B1,{amount},2025-02-01T00:00:00-05:00")
@@ -331,7 +355,9 @@ def test_payout_bad_rows(bad, reason):
 
 
 def test_payout_valid_row():
-    result = parse_payouts("payouts/2025-02.csv", csv_bytes(PAYOUT_HEADER, PAYOUT_OK, "PO2,S2,2025-12,-300,2026-01-05T00:00:00Z"))
+    result = parse_payouts(
+        "payouts/2025-02.csv", csv_bytes(PAYOUT_HEADER, PAYOUT_OK, "PO2,S2,2025-12,-300,2026-01-05T00:00:00Z")
+    )
     assert result.quarantine == []
     assert result.rows[0] == {
         "payout_id": "PO1",
@@ -393,18 +419,33 @@ def test_consent_valid_rows_defaults_and_unknown_fields():
         (with_fields(CONSENT_OK, subscriber_id=True), "field 'subscriber_id' must be a string, got boolean True"),
         (with_fields(CONSENT_OK, subscriber_id=""), "field 'subscriber_id' is empty"),
         (with_fields(CONSENT_OK, subscriber_id=None), "field 'subscriber_id' is null"),
-        (with_fields(CONSENT_OK, event_at="2025-03-01T10:00:00"), "field 'event_at' timestamp '2025-03-01T10:00:00' has no UTC offset"),
+        (
+            with_fields(CONSENT_OK, event_at="2025-03-01T10:00:00"),
+            "field 'event_at' timestamp '2025-03-01T10:00:00' has no UTC offset",
+        ),
         (with_fields(CONSENT_OK, event_at=1740823200), "field 'event_at' timestamp must be a string, got number"),
         (with_fields(CONSENT_OK, action="maybe"), "unknown action 'maybe' (expected opt_in or opt_out)"),
         (with_fields(CONSENT_OK, action="OPT_IN"), "unknown action 'OPT_IN'"),
         (with_fields(CONSENT_OK, action=None), "field 'action' is null"),
-        (with_fields(CONSENT_OK, excluded_buyers="acme-ai"), "field 'excluded_buyers' must be a list of strings, got string"),
-        (with_fields(CONSENT_OK, excluded_buyers=["acme-ai", 7]), "field 'excluded_buyers' item 1: must be a string, got number 7"),
+        (
+            with_fields(CONSENT_OK, excluded_buyers="acme-ai"),
+            "field 'excluded_buyers' must be a list of strings, got string",
+        ),
+        (
+            with_fields(CONSENT_OK, excluded_buyers=["acme-ai", 7]),
+            "field 'excluded_buyers' item 1: must be a string, got number 7",
+        ),
         (with_fields(CONSENT_OK, excluded_buyers=[""]), "field 'excluded_buyers' item 0: is empty"),
-        (with_fields(CONSENT_OK, action="opt_out", excluded_buyers=["acme-ai"]), "given on an opt_out (excluded_buyers is only allowed on opt_in)"),
+        (
+            with_fields(CONSENT_OK, action="opt_out", excluded_buyers=["acme-ai"]),
+            "given on an opt_out (excluded_buyers is only allowed on opt_in)",
+        ),
         ('{"event_id": "E9", "event_id": "E10", "subscriber_id": "S1"}', "malformed JSON: duplicate key 'event_id'"),
         ('{"event_id": "E9", "x": NaN}', "malformed JSON: NaN is not valid JSON"),
-        ('{"event_id": "\\ud800", "subscriber_id": "S1", "event_at": "2025-01-03T00:00:00Z", "action": "opt_in"}', "unpaired UTF-16 surrogate"),
+        (
+            '{"event_id": "\\ud800", "subscriber_id": "S1", "event_at": "2025-01-03T00:00:00Z", "action": "opt_in"}',
+            "unpaired UTF-16 surrogate",
+        ),
         ("[" * 100000, "malformed JSON"),
     ],
     ids=lambda v: v[:40] if isinstance(v, str) else None,
@@ -417,7 +458,10 @@ def test_consent_bad_lines(bad, reason):
 
 
 def test_jsonl_crlf_bom_and_blank_lines():
-    data = b"\xef\xbb\xbf" + (json.dumps(CONSENT_OK) + "\r\n\r\n  \r\n" + with_fields(CONSENT_OK, event_id="E2") + "\r\n").encode()
+    data = (
+        b"\xef\xbb\xbf"
+        + (json.dumps(CONSENT_OK) + "\r\n\r\n  \r\n" + with_fields(CONSENT_OK, event_id="E2") + "\r\n").encode()
+    )
     result = parse_consent_events("consent_events/a.jsonl", data)
     assert result.quarantine == []
     assert [r["_source_line"] for r in result.rows] == [1, 4]
@@ -436,7 +480,9 @@ def test_jsonl_non_utf8_quarantines_whole_file():
 
 
 def test_clip_exclusions_valid():
-    data = jsonl(json.dumps(EXCL_OK), with_fields(EXCL_OK, event_id="X2", action="include", event_at="2025-01-04T01:00:00-03:00"))
+    data = jsonl(
+        json.dumps(EXCL_OK), with_fields(EXCL_OK, event_id="X2", action="include", event_at="2025-01-04T01:00:00-03:00")
+    )
     result = parse_clip_exclusions("clip_exclusions/a.jsonl", data)
     assert result.quarantine == []
     assert [(r["action"], r["event_at"]) for r in result.rows] == [
@@ -495,7 +541,18 @@ def test_uploads_valid_and_optional_fields():
 
 @pytest.mark.parametrize(
     "object_key",
-    ["/etc/passwd", "../secret.mp4", "a/../../b.mp4", "a/..", "a\\b.mp4", "..\\x.mp4", "", "   ", "C:/x.mp4", "a\x00.mp4"],
+    [
+        "/etc/passwd",
+        "../secret.mp4",
+        "a/../../b.mp4",
+        "a/..",
+        "a\\b.mp4",
+        "..\\x.mp4",
+        "",
+        "   ",
+        "C:/x.mp4",
+        "a\x00.mp4",
+    ],
 )
 def test_uploads_object_key_outside_footage(object_key):
     bad = with_fields(UPLOAD_OK, clip_id="C9", object_key=object_key)
@@ -515,7 +572,10 @@ def test_uploads_object_key_outside_footage(object_key):
         ({"activity": 5}, "field 'activity' must be a string, got number 5"),
         ({"mount": ["drone"]}, "field 'mount' must be a string, got array"),
         ({"object_key": 17}, "field 'object_key' must be a string, got number 17"),
-        ({"uploaded_at": "2025-01-05T12:00:00"}, "field 'uploaded_at' timestamp '2025-01-05T12:00:00' has no UTC offset"),
+        (
+            {"uploaded_at": "2025-01-05T12:00:00"},
+            "field 'uploaded_at' timestamp '2025-01-05T12:00:00' has no UTC offset",
+        ),
         ({"clip_id": " "}, "field 'clip_id' is empty"),
     ],
 )
@@ -558,7 +618,10 @@ def test_dedup_consent_first_occurrence_wins():
         with_fields(CONSENT_OK, action="opt_out"),  # E1 again: ignored
     )
     later = jsonl(with_fields(CONSENT_OK, event_id="E2", action="opt_in"))
-    rows = parse_consent_events("consent_events/a.jsonl", data).rows + parse_consent_events("consent_events/b.jsonl", later).rows
+    rows = (
+        parse_consent_events("consent_events/a.jsonl", data).rows
+        + parse_consent_events("consent_events/b.jsonl", later).rows
+    )
     kept = dedup(rows, LANDING_KINDS["consent_events"])
     assert [(r["event_id"], r["action"], r["_source_path"]) for r in kept] == [
         ("E1", "opt_in", "consent_events/a.jsonl"),
@@ -591,7 +654,14 @@ def test_kind_for_path():
     assert kind_for_path("deals/D1.json") is DEAL_KIND
     assert kind_for_path("consent_events/a.csv") is None
     assert kind_for_path("footage/a.MP4") is None
-    assert set(LANDING_KINDS) == {"subscribers", "consent_events", "clip_exclusions", "uploads", "buyer_payments", "payouts"}
+    assert set(LANDING_KINDS) == {
+        "subscribers",
+        "consent_events",
+        "clip_exclusions",
+        "uploads",
+        "buyer_payments",
+        "payouts",
+    }
 
 
 # --------------------------------------------------------------------------- deals
@@ -602,7 +672,13 @@ BASE_DEAL = {
     "buyer_name": "Acme AI",
     "signed_at": "2026-01-05T00:00:00Z",
     "pricing": {"model": "per_minute", "tier_prices_cents": {"aerial": 400, "uhd": 300, "hd": 200, "sd": 100}},
-    "criteria": {"min_short_side_px": 1080, "min_fps": 24, "activities": ["surf", "ski"], "unpublished_only": True, "min_duration_s": 5},
+    "criteria": {
+        "min_short_side_px": 1080,
+        "min_fps": 24,
+        "activities": ["surf", "ski"],
+        "unpublished_only": True,
+        "min_duration_s": 5,
+    },
     "batches": [
         {"batch_id": "B1", "cutoff_at": "2026-01-31T23:59:59Z", "max_minutes": 600},
         {"batch_id": "B2", "cutoff_at": "2026-02-28T18:00:00-08:00"},
@@ -644,11 +720,27 @@ def test_deal_per_minute_example_from_contract():
         "_source_line": 0,
     }
     assert result.batches == [
-        {"deal_id": "D-2026-001", "batch_id": "B1", "cutoff_at": utc(2026, 1, 31, 23, 59, 59), "max_minutes": 600,
-         "fee_cents": None, "revenue_month": "2026-01", "_source_path": "deals/D-2026-001.json", "_source_line": 0},
-        {"deal_id": "D-2026-001", "batch_id": "B2", "cutoff_at": utc(2026, 3, 1, 2, 0), "max_minutes": None,
-         # R10: the UTC month of the cutoff, which is March in UTC
-         "fee_cents": None, "revenue_month": "2026-03", "_source_path": "deals/D-2026-001.json", "_source_line": 0},
+        {
+            "deal_id": "D-2026-001",
+            "batch_id": "B1",
+            "cutoff_at": utc(2026, 1, 31, 23, 59, 59),
+            "max_minutes": 600,
+            "fee_cents": None,
+            "revenue_month": "2026-01",
+            "_source_path": "deals/D-2026-001.json",
+            "_source_line": 0,
+        },
+        {
+            "deal_id": "D-2026-001",
+            "batch_id": "B2",
+            "cutoff_at": utc(2026, 3, 1, 2, 0),
+            "max_minutes": None,
+            # R10: the UTC month of the cutoff, which is March in UTC
+            "fee_cents": None,
+            "revenue_month": "2026-03",
+            "_source_path": "deals/D-2026-001.json",
+            "_source_line": 0,
+        },
     ]
     assert to_arrow([result.deal], DEAL_SCHEMA).schema == DEAL_SCHEMA
     assert to_arrow(result.batches, BATCH_SCHEMA).num_rows == 2
@@ -660,8 +752,17 @@ def test_deal_flat_fee_without_criteria():
     deal = result.deal
     assert deal["pricing_model"] == "flat_fee"
     assert deal["signed_at"] == utc(2026, 1, 10, 8, 0)
-    for col in ("price_aerial_cents", "price_uhd_cents", "price_hd_cents", "price_sd_cents", "min_short_side_px",
-                "min_fps", "activities", "unpublished_only", "min_duration_s"):
+    for col in (
+        "price_aerial_cents",
+        "price_uhd_cents",
+        "price_hd_cents",
+        "price_sd_cents",
+        "min_short_side_px",
+        "min_fps",
+        "activities",
+        "unpublished_only",
+        "min_duration_s",
+    ):
         assert deal[col] is None, col
     assert result.batches[0]["fee_cents"] == 250000
     assert result.batches[0]["max_minutes"] is None
@@ -674,7 +775,12 @@ def test_deal_missing_tier_and_null_criteria():
     result = parse_deal("deals/d.json", deal_bytes(obj))
     assert result.quarantine == []
     d = result.deal
-    assert (d["price_aerial_cents"], d["price_uhd_cents"], d["price_hd_cents"], d["price_sd_cents"]) == (None, None, 0, 100)
+    assert (d["price_aerial_cents"], d["price_uhd_cents"], d["price_hd_cents"], d["price_sd_cents"]) == (
+        None,
+        None,
+        0,
+        100,
+    )
     assert (d["activities"], d["min_fps"], d["unpublished_only"], d["min_duration_s"]) == (None, None, False, 2.5)
 
 
@@ -722,7 +828,10 @@ def _set(path: str, value):
         (_set("batches.1", "B2"), "batches[1] must be an object, got string"),
         (_set("batches.1.batch_id", "B1"), "batches[1].batch_id 'B1' is not unique within the deal"),
         (_set("batches.1.batch_id", ...), "missing required field 'batches[1].batch_id'"),
-        (_set("batches.0.cutoff_at", "2026-01-31T23:59:59"), "field 'batches[0].cutoff_at' timestamp '2026-01-31T23:59:59' has no UTC offset"),
+        (
+            _set("batches.0.cutoff_at", "2026-01-31T23:59:59"),
+            "field 'batches[0].cutoff_at' timestamp '2026-01-31T23:59:59' has no UTC offset",
+        ),
         (_set("batches.0.cutoff_at", ...), "missing required field 'batches[0].cutoff_at'"),
         (_set("batches.0.max_minutes", 0), "batches[0].max_minutes must be an integer >= 1"),
         (_set("batches.0.max_minutes", "600"), "batches[0].max_minutes must be an integer, got string"),
@@ -804,10 +913,17 @@ def test_deal_reports_every_problem_and_truncates_raw():
     obj = copy.deepcopy(BASE_DEAL)
     obj["pricing"]["model"] = "auction"
     obj["criteria"]["colour"] = "red"
-    obj["batches"] = [{"batch_id": f"B{i}", "cutoff_at": "2026-01-31T00:00:00Z"} for i in range(200)] + [{"batch_id": "B0", "cutoff_at": "x"}]
+    obj["batches"] = [{"batch_id": f"B{i}", "cutoff_at": "2026-01-31T00:00:00Z"} for i in range(200)] + [
+        {"batch_id": "B0", "cutoff_at": "x"}
+    ]
     text = json.dumps(obj)
     q = parse_deal("deals/big.json", text.encode()).quarantine[0]
-    for part in ("unknown pricing.model 'auction'", "unknown criteria key(s) 'colour'", "'B0' is not unique", "timestamp 'x'"):
+    for part in (
+        "unknown pricing.model 'auction'",
+        "unknown criteria key(s) 'colour'",
+        "'B0' is not unique",
+        "timestamp 'x'",
+    ):
         assert part in q["reason"]
     assert q["raw"].startswith(text[:2000]) and "truncated" in q["raw"]
 
@@ -826,8 +942,38 @@ JSONL_PARSERS = {
 }
 
 _fragments = st.sampled_from(
-    ['"', ",", "\\", "{", "}", "[", "]", ":", "null", "true", "NaN", "\ufeff", "\x00", "\t", " ", "é", "\ud7ff",
-     "2025-01-01T00:00:00", "Z", "+01:00", "-1", "1e3", "..", "/", '\\"', "\\ud800", "opt_in", "exclude", "\x0c", "\u2028"]
+    [
+        '"',
+        ",",
+        "\\",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        "null",
+        "true",
+        "NaN",
+        "\ufeff",
+        "\x00",
+        "\t",
+        " ",
+        "é",
+        "\ud7ff",
+        "2025-01-01T00:00:00",
+        "Z",
+        "+01:00",
+        "-1",
+        "1e3",
+        "..",
+        "/",
+        '\\"',
+        "\\ud800",
+        "opt_in",
+        "exclude",
+        "\x0c",
+        "\u2028",
+    ]
 )
 
 
@@ -917,9 +1063,19 @@ def test_jsonl_parsers_lose_nothing(name, data):
 
 
 def _deal_values():
-    leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8),
-                     st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "per_minute", "flat_fee", "B1"]))
-    return st.recursive(leaf, lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=6), kids, max_size=3)), max_leaves=8)
+    leaf = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+        st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "per_minute", "flat_fee", "B1"]),
+    )
+    return st.recursive(
+        leaf,
+        lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=6), kids, max_size=3)),
+        max_leaves=8,
+    )
 
 
 @st.composite

@@ -1,5 +1,5 @@
 """Property tests (hypothesis) holding the SQL money models to the exact Python reference
-in ``gopro_assets.lib.money``: R7 gross, R8 pool, R9 largest remainder, R11 roll-forward.
+in ``gopro_assets.domain.finance.money``: R7 gross, R8 pool, R9 largest remainder, R11 roll-forward.
 
 Most properties run the real model SQL (with the real macros and data tests) on DuckDB
 over Arrow tables registered directly, which keeps hundreds of examples fast; one
@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime
 from fractions import Fraction
 
 import pyarrow as pa
+from conftest import month_vars, run_sql_model, write_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import month_vars, run_sql_model, write_rows
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
-from gopro_assets.lib.money import largest_remainder, per_minute_gross, roll_forward, round_half_up, split_pool
-from gopro_assets.lib.sql_runner import SQL_ROOT, connect, load_model, register_full_refresh, run_model, run_tests
+from gopro_assets.domain.finance.money import (
+    largest_remainder,
+    per_minute_gross,
+    roll_forward,
+    round_half_up,
+    split_pool,
+)
+from gopro_assets.domain.licensing.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.sql_engine.runner import SQL_ROOT, connect, load_model, register_full_refresh, run_model, run_tests
 
-MODELS = {n: load_model(SQL_ROOT / "marts" / f"{n}.sql")
-          for n in ("batch_revenue", "revenue_share_allocations", "revenue_share_statements")}
+MODELS = {
+    n: load_model(SQL_ROOT / "marts" / f"{n}.sql")
+    for n in ("batch_revenue", "revenue_share_allocations", "revenue_share_statements")
+}
 NO_STORE = DeltaStore(tempfile.gettempdir() + "/no-lake-needed")  # connect(..., tables=[]) never reads it
 SUBSCRIBERS = ["a", "b", "s1", "s10", "s2", "s9", "z"]  # "s10" < "s2" < "s9": ties follow string order
 MONTHS = ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05"]
@@ -53,7 +61,8 @@ seconds_st = st.one_of(st.sampled_from([0, 1, 10, 30, 60]), st.integers(0, 3600)
 price_st = st.one_of(st.sampled_from([0, 100, 200, 300]), st.integers(0, 500))
 deliveries_st = st.lists(
     st.tuples(st.sampled_from(SUBSCRIBERS), seconds_st, price_st),  # subscriber, seconds, price
-    min_size=0, max_size=12,
+    min_size=0,
+    max_size=12,
 )
 
 
@@ -85,16 +94,40 @@ def lake_tables(batches: list[dict], month_of=lambda i: "2025-01") -> tuple[pa.T
         month = month_of(i)
         cutoff = datetime.fromisoformat(f"{month}-20T00:00:00+00:00")
         for j, (sub, secs, price) in enumerate(b["deliveries"]):
-            deliveries.append({"deal_id": "D1", "batch_id": b["batch_id"], "clip_id": f"{b['batch_id']}-c{j}",
-                               "subscriber_id": sub, "tier": "hd", "billable_seconds": secs,
-                               "tier_price_cents": price if b["model"] == "per_minute" else None,
-                               "revenue_month": month, "cutoff_at": cutoff, "selection_rank": j + 1})
-        delivered.append({"deal_id": "D1", "batch_id": b["batch_id"], "buyer_id": "acme-ai", "pricing_model": b["model"],
-                          "cutoff_at": cutoff, "revenue_month": month, "max_minutes": None, "fee_cents": b["fee"],
-                          "clips": len(b["deliveries"]), "billable_seconds": sum(d[1] for d in b["deliveries"]),
-                          "candidates": len(b["deliveries"]), "input_versions": "{}"})
-    return (pa.Table.from_pylist(deliveries, schema=DELIVERY_SCHEMA),
-            pa.Table.from_pylist(delivered, schema=DELIVERED_BATCH_SCHEMA))
+            deliveries.append(
+                {
+                    "deal_id": "D1",
+                    "batch_id": b["batch_id"],
+                    "clip_id": f"{b['batch_id']}-c{j}",
+                    "subscriber_id": sub,
+                    "tier": "hd",
+                    "billable_seconds": secs,
+                    "tier_price_cents": price if b["model"] == "per_minute" else None,
+                    "revenue_month": month,
+                    "cutoff_at": cutoff,
+                    "selection_rank": j + 1,
+                }
+            )
+        delivered.append(
+            {
+                "deal_id": "D1",
+                "batch_id": b["batch_id"],
+                "buyer_id": "acme-ai",
+                "pricing_model": b["model"],
+                "cutoff_at": cutoff,
+                "revenue_month": month,
+                "max_minutes": None,
+                "fee_cents": b["fee"],
+                "clips": len(b["deliveries"]),
+                "billable_seconds": sum(d[1] for d in b["deliveries"]),
+                "candidates": len(b["deliveries"]),
+                "input_versions": "{}",
+            }
+        )
+    return (
+        pa.Table.from_pylist(deliveries, schema=DELIVERY_SCHEMA),
+        pa.Table.from_pylist(delivered, schema=DELIVERED_BATCH_SCHEMA),
+    )
 
 
 def reference(b: dict, rate: Fraction) -> tuple[int, int, int, dict[str, Fraction | int], dict[str, int]]:
@@ -121,8 +154,9 @@ def reference(b: dict, rate: Fraction) -> tuple[int, int, int, dict[str, Fractio
 @given(n=st.integers(0, 10**30), d=st.integers(1, 10**18))
 def test_r7_r8_round_half_up_macro_equals_python_reference(n, d):
     con = connect(NO_STORE, [], {})
-    got = con.execute("SELECT CAST(round_half_up_div(CAST(? AS HUGEINT), CAST(? AS HUGEINT)) AS VARCHAR)",
-                      [str(n), str(d)]).fetchone()[0]
+    got = con.execute(
+        "SELECT CAST(round_half_up_div(CAST(? AS HUGEINT), CAST(? AS HUGEINT)) AS VARCHAR)", [str(n), str(d)]
+    ).fetchone()[0]
     con.close()
     assert int(got) == round_half_up(Fraction(n, d))
     assert int(got) in (n // d, n // d + 1)
@@ -135,8 +169,11 @@ def test_r7_r8_r9_sql_allocations_sum_to_pool_and_equal_largest_remainder_refere
     deliveries, delivered = lake_tables(batches)
     variables = {"share_rate_num": rate.numerator, "share_rate_den": rate.denominator}
     revenue = run_arrow("batch_revenue", {"deal_deliveries": deliveries, "delivered_batches": delivered}, variables)
-    allocations = run_arrow("revenue_share_allocations", {"deal_deliveries": deliveries, "delivered_batches": delivered,
-                                                          "batch_revenue": revenue}, variables)
+    allocations = run_arrow(
+        "revenue_share_allocations",
+        {"deal_deliveries": deliveries, "delivered_batches": delivered, "batch_revenue": revenue},
+        variables,
+    )
     rev = {r["batch_id"]: r for r in revenue.to_pylist()}
     got: dict[str, dict[str, int]] = defaultdict(dict)
     for r in allocations.to_pylist():
@@ -160,7 +197,9 @@ def test_r7_r8_r9_sql_allocations_sum_to_pool_and_equal_largest_remainder_refere
 
 
 @FAST
-@given(pool=st.integers(0, 10**9), weights=st.dictionaries(st.sampled_from(SUBSCRIBERS), st.integers(0, 10**6), min_size=1))
+@given(
+    pool=st.integers(0, 10**9), weights=st.dictionaries(st.sampled_from(SUBSCRIBERS), st.integers(0, 10**6), min_size=1)
+)
 def test_r9_python_reference_largest_remainder_properties(pool, weights):
     alloc = largest_remainder(pool, weights)
     total = sum(weights.values())
@@ -194,20 +233,65 @@ def statement_inputs(earnings: dict[str, dict[str, int]]) -> dict[str, pa.Table]
         cutoff = datetime.fromisoformat(f"{month}-20T00:00:00+00:00")
         for sub, cents in by_sub.items():
             batch = f"B-{month}-{sub}"
-            alloc.append({"deal_id": "D1", "batch_id": batch, "subscriber_id": sub, "revenue_month": month,
-                          "allocated_cents": cents})
+            alloc.append(
+                {
+                    "deal_id": "D1",
+                    "batch_id": batch,
+                    "subscriber_id": sub,
+                    "revenue_month": month,
+                    "allocated_cents": cents,
+                }
+            )
             revenue.append({"deal_id": "D1", "batch_id": batch, "revenue_month": month, "pool_cents": cents})
-            deliveries.append({"deal_id": "D1", "batch_id": batch, "clip_id": f"{batch}-c", "subscriber_id": sub,
-                               "tier": "hd", "billable_seconds": 10, "tier_price_cents": None,
-                               "revenue_month": month, "cutoff_at": cutoff, "selection_rank": 1})
-            delivered.append({"deal_id": "D1", "batch_id": batch, "buyer_id": "acme-ai", "pricing_model": "flat_fee",
-                              "cutoff_at": cutoff, "revenue_month": month, "fee_cents": 2 * cents})
+            deliveries.append(
+                {
+                    "deal_id": "D1",
+                    "batch_id": batch,
+                    "clip_id": f"{batch}-c",
+                    "subscriber_id": sub,
+                    "tier": "hd",
+                    "billable_seconds": 10,
+                    "tier_price_cents": None,
+                    "revenue_month": month,
+                    "cutoff_at": cutoff,
+                    "selection_rank": 1,
+                }
+            )
+            delivered.append(
+                {
+                    "deal_id": "D1",
+                    "batch_id": batch,
+                    "buyer_id": "acme-ai",
+                    "pricing_model": "flat_fee",
+                    "cutoff_at": cutoff,
+                    "revenue_month": month,
+                    "fee_cents": 2 * cents,
+                }
+            )
     return {
-        "revenue_share_allocations": pa.Table.from_pylist(alloc, schema=pa.schema([
-            ("deal_id", pa.string()), ("batch_id", pa.string()), ("subscriber_id", pa.string()),
-            ("revenue_month", pa.string()), ("allocated_cents", pa.int64())])),
-        "batch_revenue": pa.Table.from_pylist(revenue, schema=pa.schema([
-            ("deal_id", pa.string()), ("batch_id", pa.string()), ("revenue_month", pa.string()), ("pool_cents", pa.int64())])),
+        "revenue_share_allocations": pa.Table.from_pylist(
+            alloc,
+            schema=pa.schema(
+                [
+                    ("deal_id", pa.string()),
+                    ("batch_id", pa.string()),
+                    ("subscriber_id", pa.string()),
+                    ("revenue_month", pa.string()),
+                    ("allocated_cents", pa.int64()),
+                ]
+            ),
+        ),
+        "batch_revenue": pa.Table.from_pylist(
+            revenue,
+            schema=pa.schema(
+                [
+                    ("deal_id", pa.string()),
+                    ("batch_id", pa.string()),
+                    ("revenue_month", pa.string()),
+                    ("pool_cents", pa.int64()),
+                ]
+            ),
+        ),
         "deal_deliveries": pa.Table.from_pylist(deliveries, schema=DELIVERY_SCHEMA),
         "delivered_batches": pa.Table.from_pylist(delivered, schema=DELIVERED_BATCH_SCHEMA),
     }
@@ -224,15 +308,24 @@ def expected_statements(earnings, min_payout) -> dict[str, dict[str, tuple]]:
             opening, e = carried.get(sub, 0), earned.get(sub, 0)
             if e > 0 or opening > 0:
                 line = roll_forward(opening, e, min_payout)
-                rows[sub] = (line.opening_balance_cents, line.earned_cents, line.total_cents,
-                             line.payable_cents, line.carried_forward_cents)
+                rows[sub] = (
+                    line.opening_balance_cents,
+                    line.earned_cents,
+                    line.total_cents,
+                    line.payable_cents,
+                    line.carried_forward_cents,
+                )
         carried = {s: r[4] for s, r in rows.items()}
         out[month] = rows
     return out
 
 
-STATEMENT_SCHEMA = pa.schema([(c, pa.string() if t == "VARCHAR" else pa.int64())
-                              for c, t in MODELS["revenue_share_statements"].column_types.items()])
+STATEMENT_SCHEMA = pa.schema(
+    [
+        (c, pa.string() if t == "VARCHAR" else pa.int64())
+        for c, t in MODELS["revenue_share_statements"].column_types.items()
+    ]
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -242,19 +335,33 @@ def test_r11_statements_conserve_money_and_match_roll_forward_month_by_month(ear
     expected = expected_statements(earnings, min_payout)
     history = STATEMENT_SCHEMA.empty_table()  # the model's own table: its earlier months
     for month in MONTHS:
-        result = run_arrow("revenue_share_statements", inputs | {"revenue_share_statements": history},
-                           {"min_payout_cents": min_payout, **month_vars(month)})
+        result = run_arrow(
+            "revenue_share_statements",
+            inputs | {"revenue_share_statements": history},
+            {"min_payout_cents": min_payout, **month_vars(month)},
+        )
         rows = {r["subscriber_id"]: r for r in result.to_pylist()}
-        got = {s: (r["opening_balance_cents"], r["earned_cents"], r["total_cents"], r["payable_cents"],
-                   r["carried_forward_cents"]) for s, r in rows.items()}
+        got = {
+            s: (
+                r["opening_balance_cents"],
+                r["earned_cents"],
+                r["total_cents"],
+                r["payable_cents"],
+                r["carried_forward_cents"],
+            )
+            for s, r in rows.items()
+        }
         assert got == expected[month], month
         # conservation: sum(earned) + sum(opening) == sum(payable) + sum(carried), and the
         # month's earned equals the month's allocations (nothing lost, nothing invented)
         assert sum(v[1] + v[0] for v in got.values()) == sum(v[3] + v[4] for v in got.values())
         assert sum(v[1] for v in got.values()) == sum(earnings.get(month, {}).values())
         # opening balances are exactly last month's carried-forward amounts
-        prev = {r["subscriber_id"]: r["carried_forward_cents"] for r in history.to_pylist()
-                if r["statement_month"] == (MONTHS[MONTHS.index(month) - 1] if month != MONTHS[0] else None)}
+        prev = {
+            r["subscriber_id"]: r["carried_forward_cents"]
+            for r in history.to_pylist()
+            if r["statement_month"] == (MONTHS[MONTHS.index(month) - 1] if month != MONTHS[0] else None)
+        }
         assert {s: v[0] for s, v in got.items() if v[0]} == {s: c for s, c in prev.items() if c}
         history = pa.concat_tables([history, result.select(STATEMENT_SCHEMA.names).cast(STATEMENT_SCHEMA)])
 
@@ -280,6 +387,14 @@ def test_r7_to_r11_end_to_end_on_delta_matches_reference(batches, rate, min_payo
         run_sql_model(store, "revenue_share_allocations", **variables)
         for month in months:
             rows = run_sql_model(store, "revenue_share_statements", **variables, **month_vars(month)).to_pylist()
-            got = {r["subscriber_id"]: (r["opening_balance_cents"], r["earned_cents"], r["total_cents"],
-                                        r["payable_cents"], r["carried_forward_cents"]) for r in rows}
+            got = {
+                r["subscriber_id"]: (
+                    r["opening_balance_cents"],
+                    r["earned_cents"],
+                    r["total_cents"],
+                    r["payable_cents"],
+                    r["carried_forward_cents"],
+                )
+                for r in rows
+            }
             assert got == expected[month], month

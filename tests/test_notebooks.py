@@ -8,12 +8,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.pipeline import run_all
-from gopro_assets.partitions import START
 from test_pipeline import build_landing
 from test_valuation import _kernel
+
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.shared.partitions import START
+from gopro_tools.pipeline import run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
 from conftest import encode_mp4
+
 from gopro_assets.cli import materialize
 from gopro_assets.definitions import defs
-from gopro_assets.lib import fingerprint_index
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.resources import LakehouseResource
+from gopro_assets.domain.footage import fingerprint_index
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.shared.resources import LakehouseResource
 
 pytestmark = pytest.mark.integration
 
@@ -30,31 +30,112 @@ s4,four@example.com,US,2024-12-01T00:00:00+01:00,,2024-12-15T00:00:00
 
 CONSENT = [
     {"event_id": "e1", "subscriber_id": "s1", "event_at": "2025-01-02T00:00:00Z", "action": "opt_in"},
-    {"event_id": "e2", "subscriber_id": "s2", "event_at": "2025-01-02T00:00:00Z", "action": "opt_in", "excluded_buyers": ["acme-ai"]},
+    {
+        "event_id": "e2",
+        "subscriber_id": "s2",
+        "event_at": "2025-01-02T00:00:00Z",
+        "action": "opt_in",
+        "excluded_buyers": ["acme-ai"],
+    },
     {"event_id": "e3", "subscriber_id": "s3", "event_at": "2025-01-02T00:00:00Z", "action": "opt_in"},
     {"event_id": "e4", "subscriber_id": "s1", "event_at": "2025-01-03T00:00:00Z", "action": "maybe"},
 ]
 
 UPLOADS = [
     # c1: 1920x1080 -> hd (R3), 30 s -> 30 billable seconds (R2)
-    {"clip_id": "c1", "subscriber_id": "s1", "object_key": "s1/GH010001.MP4", "uploaded_at": "2025-01-05T10:00:00Z", "published": False, "activity": "surf", "mount": "helmet"},
+    {
+        "clip_id": "c1",
+        "subscriber_id": "s1",
+        "object_key": "s1/GH010001.MP4",
+        "uploaded_at": "2025-01-05T10:00:00Z",
+        "published": False,
+        "activity": "surf",
+        "mount": "helmet",
+    },
     # c2: drone -> aerial, but s2 excluded acme-ai (R1)
-    {"clip_id": "c2", "subscriber_id": "s2", "object_key": "s2/GH010002.MP4", "uploaded_at": "2025-01-05T11:00:00Z", "published": False, "activity": "surf", "mount": "drone"},
+    {
+        "clip_id": "c2",
+        "subscriber_id": "s2",
+        "object_key": "s2/GH010002.MP4",
+        "uploaded_at": "2025-01-05T11:00:00Z",
+        "published": False,
+        "activity": "surf",
+        "mount": "drone",
+    },
     # c3: the same bytes as c1, uploaded later -> duplicate of c1 (R4)
-    {"clip_id": "c3", "subscriber_id": "s1", "object_key": "s1/GH010003.MP4", "uploaded_at": "2025-01-06T09:00:00Z", "published": False, "activity": "surf", "mount": "helmet"},
+    {
+        "clip_id": "c3",
+        "subscriber_id": "s1",
+        "object_key": "s1/GH010003.MP4",
+        "uploaded_at": "2025-01-06T09:00:00Z",
+        "published": False,
+        "activity": "surf",
+        "mount": "helmet",
+    },
     # c4: owner in Canada -> not eligible (R1)
-    {"clip_id": "c4", "subscriber_id": "s3", "object_key": "s3/GH010004.MP4", "uploaded_at": "2025-01-06T09:00:00Z", "published": False, "activity": "surf", "mount": None},
+    {
+        "clip_id": "c4",
+        "subscriber_id": "s3",
+        "object_key": "s3/GH010004.MP4",
+        "uploaded_at": "2025-01-06T09:00:00Z",
+        "published": False,
+        "activity": "surf",
+        "mount": None,
+    },
     # bad input (contract §3)
-    {"clip_id": "c5", "subscriber_id": "s1", "object_key": "../etc/passwd", "uploaded_at": "2025-01-06T09:00:00Z", "published": False, "activity": None, "mount": None},
-    {"clip_id": "c6", "subscriber_id": "nobody", "object_key": "x/GH010006.MP4", "uploaded_at": "2025-01-06T09:00:00Z", "published": False, "activity": None, "mount": None},
-    {"clip_id": "c7", "subscriber_id": "s1", "object_key": "s1/GH010007.MP4", "uploaded_at": "2025-01-06T09:00:00", "published": False, "activity": None, "mount": None},
+    {
+        "clip_id": "c5",
+        "subscriber_id": "s1",
+        "object_key": "../etc/passwd",
+        "uploaded_at": "2025-01-06T09:00:00Z",
+        "published": False,
+        "activity": None,
+        "mount": None,
+    },
+    {
+        "clip_id": "c6",
+        "subscriber_id": "nobody",
+        "object_key": "x/GH010006.MP4",
+        "uploaded_at": "2025-01-06T09:00:00Z",
+        "published": False,
+        "activity": None,
+        "mount": None,
+    },
+    {
+        "clip_id": "c7",
+        "subscriber_id": "s1",
+        "object_key": "s1/GH010007.MP4",
+        "uploaded_at": "2025-01-06T09:00:00",
+        "published": False,
+        "activity": None,
+        "mount": None,
+    },
     # video problems -> footage_quarantine
-    {"clip_id": "c8", "subscriber_id": "s1", "object_key": "s1/MISSING.MP4", "uploaded_at": "2025-01-07T09:00:00Z", "published": False, "activity": None, "mount": None},
-    {"clip_id": "c9", "subscriber_id": "s1", "object_key": "s1/CORRUPT.MP4", "uploaded_at": "2025-01-07T09:00:00Z", "published": False, "activity": None, "mount": None},
+    {
+        "clip_id": "c8",
+        "subscriber_id": "s1",
+        "object_key": "s1/MISSING.MP4",
+        "uploaded_at": "2025-01-07T09:00:00Z",
+        "published": False,
+        "activity": None,
+        "mount": None,
+    },
+    {
+        "clip_id": "c9",
+        "subscriber_id": "s1",
+        "object_key": "s1/CORRUPT.MP4",
+        "uploaded_at": "2025-01-07T09:00:00Z",
+        "published": False,
+        "activity": None,
+        "mount": None,
+    },
 ]
 
 DEAL = {
-    "deal_id": "D1", "buyer_id": "acme-ai", "buyer_name": "Acme AI", "signed_at": "2025-01-01T00:00:00Z",
+    "deal_id": "D1",
+    "buyer_id": "acme-ai",
+    "buyer_name": "Acme AI",
+    "signed_at": "2025-01-01T00:00:00Z",
     "pricing": {"model": "per_minute", "tier_prices_cents": {"aerial": 400, "hd": 200}},
     "criteria": {"activities": ["surf"]},
     "batches": [{"batch_id": "B1", "cutoff_at": "2025-01-31T23:59:59Z", "max_minutes": None}],
@@ -65,13 +146,17 @@ def build_landing(root: Path) -> None:
     (root / "subscribers").mkdir(parents=True)
     (root / "subscribers" / "2025-01.csv").write_text(SUBSCRIBERS)
     (root / "consent_events").mkdir()
-    (root / "consent_events" / "2025-01.jsonl").write_text("\n".join(json.dumps(e) for e in CONSENT) + "\n{broken json\n")
+    (root / "consent_events" / "2025-01.jsonl").write_text(
+        "\n".join(json.dumps(e) for e in CONSENT) + "\n{broken json\n"
+    )
     (root / "uploads").mkdir()
     (root / "uploads" / "2025-01.jsonl").write_text("\n".join(json.dumps(u) for u in UPLOADS) + "\n")
     (root / "deals").mkdir()
     (root / "deals" / "D1.json").write_text(json.dumps(DEAL))
     (root / "buyer_payments").mkdir()
-    (root / "buyer_payments" / "p.csv").write_text("payment_id,deal_id,batch_id,amount_cents,received_at\nP1,D1,B1,100,2025-02-10T00:00:00Z\n")
+    (root / "buyer_payments" / "p.csv").write_text(
+        "payment_id,deal_id,batch_id,amount_cents,received_at\nP1,D1,B1,100,2025-02-10T00:00:00Z\n"
+    )
     (root / "payouts").mkdir()
     (root / "payouts" / "p.csv").write_text("payout_id,subscriber_id,statement_month,amount_cents,paid_at\n")
     footage = root / "footage"
@@ -85,12 +170,16 @@ def build_landing(root: Path) -> None:
 @pytest.fixture
 def lakehouse(tmp_path) -> LakehouseResource:
     build_landing(tmp_path / "landing")
-    return LakehouseResource(landing=str(tmp_path / "landing"), lake=str(tmp_path / "lake"), exports=str(tmp_path / "exports"))
+    return LakehouseResource(
+        landing=str(tmp_path / "landing"), lake=str(tmp_path / "lake"), exports=str(tmp_path / "exports")
+    )
 
 
 def run(lakehouse: LakehouseResource, through: date) -> bool:
     with dg.instance_for_test() as instance:
-        return materialize(through, defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        return materialize(
+            through, defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None
+        )
 
 
 def rows(store: DeltaStore, table: str, sort: list[str]) -> list[dict]:
@@ -126,8 +215,10 @@ def test_landing_to_statement_matches_hand_computed_cents(lakehouse):
     # R11: 50 < 1000 -> carried forward in January, and again in February's statement? No:
     # February is not over on 2025-02-05, so only January exists.
     statements = rows(store, "revenue_share_statements", ["statement_month", "subscriber_id"])
-    assert [(s["statement_month"], s["subscriber_id"], s["earned_cents"], s["payable_cents"], s["carried_forward_cents"])
-            for s in statements] == [("2025-01", "s1", 50, 0, 50)]
+    assert [
+        (s["statement_month"], s["subscriber_id"], s["earned_cents"], s["payable_cents"], s["carried_forward_cents"])
+        for s in statements
+    ] == [("2025-01", "s1", 50, 0, 50)]
     receivables = rows(store, "buyer_receivables", ["batch_id"])
     assert [(r["gross_cents"], r["received_cents"], r["status"]) for r in receivables] == [(100, 100, "paid")]
 
@@ -159,13 +250,20 @@ def test_blocking_checks_ran_and_catch_an_ineligible_delivery(lakehouse):
     caught by the independent re-judgement from the raw event log."""
     import pyarrow as pa
 
-    from gopro_assets.lib.deliveries import DELIVERIES
-    from gopro_assets.licensing.checks import delivered_owners_eligible_at_cutoff, no_duplicate_delivery_within_deal
+    from gopro_assets.defs.licensing.checks import (
+        delivered_owners_eligible_at_cutoff,
+        no_duplicate_delivery_within_deal,
+    )
+    from gopro_assets.domain.licensing.deliveries import DELIVERIES
 
     with dg.instance_for_test() as instance:
-        assert materialize(date(2025, 2, 5), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        assert materialize(
+            date(2025, 2, 5), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None
+        )
         evaluations = instance.event_log_storage.get_latest_asset_check_execution_by_key
-        checks = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.to_user_string() == "deal_deliveries"]
+        checks = [
+            k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.to_user_string() == "deal_deliveries"
+        ]
         records = evaluations(checks)
         assert {k.name for k in checks} >= {"no_duplicate_delivery_within_deal", "delivered_owners_eligible_at_cutoff"}
         assert all(records[k].status.value == "SUCCEEDED" for k in checks), records
@@ -184,8 +282,8 @@ def test_blocking_checks_ran_and_catch_an_ineligible_delivery(lakehouse):
 def test_library_pipeline_matches_dagster_run(lakehouse, tmp_path):
     """lib.pipeline.run_all (used by the demo generator and benchmarks) builds the same
     tables as the Dagster runs, so the two orchestrations cannot drift apart."""
-    from gopro_assets.lib.pipeline import run_all
-    from gopro_assets.partitions import START
+    from gopro_assets.shared.partitions import START
+    from gopro_tools.pipeline import run_all
 
     assert run(lakehouse, date(2025, 3, 3))
     other = DeltaStore(str(tmp_path / "lib_lake"))
@@ -210,7 +308,9 @@ def test_broken_money_invariant_fails_the_run_loudly(lakehouse):
     from gopro_assets.cli import plan_stages
 
     with dg.instance_for_test() as instance:
-        assert materialize(date(2025, 2, 5), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        assert materialize(
+            date(2025, 2, 5), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None
+        )
         store = lakehouse.store()
         allocations = store.read("revenue_share_allocations")
         extra = allocations.to_pylist()[0] | {"subscriber_id": "s2", "allocated_cents": 7}
@@ -218,12 +318,17 @@ def test_broken_money_invariant_fails_the_run_loudly(lakehouse):
 
         monthly = [keys for pdef, keys in plan_stages(defs) if pdef is not None and "Monthly" in type(pdef).__name__][0]
         result = dg.materialize(
-            list(defs.assets) + list(defs.asset_checks), selection=monthly, instance=instance,
-            resources={"lakehouse": lakehouse}, partition_key="2025-01-01", raise_on_error=False,
+            list(defs.assets) + list(defs.asset_checks),
+            selection=monthly,
+            instance=instance,
+            resources={"lakehouse": lakehouse},
+            partition_key="2025-01-01",
+            raise_on_error=False,
         )
         assert not result.success
-        evaluations = [e.event_specific_data for e in result.all_events
-                       if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        evaluations = [
+            e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
         failed = {ev.check_name: ev for ev in evaluations if not ev.passed}
         assert "month_pools_equal_allocations" in failed
         sample = failed["month_pools_equal_allocations"].metadata["sample"].value
@@ -239,18 +344,23 @@ def test_unchanged_sql_models_are_not_recomputed_but_still_checked(lakehouse):
 
     store = lakehouse.store()
     with dg.instance_for_test() as instance:
-        assert materialize(date(2025, 3, 3), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        assert materialize(
+            date(2025, 3, 3), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None
+        )
         first_runs = {r.run_id for r in instance.get_runs()}
         revenue = store.read("batch_revenue")
         # someone appends a forged row: the last commit no longer carries the fingerprint
         store.append("batch_revenue", revenue.slice(0, 1))
         assert store.read("batch_revenue").num_rows == revenue.num_rows + 1
-        assert materialize(date(2025, 3, 3), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None)
+        assert materialize(
+            date(2025, 3, 3), defs=defs, resources={"lakehouse": lakehouse}, instance=instance, echo=lambda m: None
+        )
         second = [r.run_id for r in instance.get_runs() if r.run_id not in first_runs]
         messages = [e.user_message for run_id in second for e in instance.all_logs(run_id)]
         skipped = {m.split(":")[0] for m in messages if "not recomputed" in m}
-        checks = [k for k in defs.resolve_asset_graph().asset_check_keys
-                  if k.asset_key.to_user_string() == "late_revocations"]
+        checks = [
+            k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.to_user_string() == "late_revocations"
+        ]
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(checks)
     assert {"int_consent_timeline", "int_clip_exclusion_timeline", "late_revocations"} <= skipped
     # recomputed: the forged row is gone, and so are the models reading batch_revenue

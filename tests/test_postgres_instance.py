@@ -67,18 +67,41 @@ class LoopbackPostgres:
         pwfile.write_text(self.password + "\n")
         if self.as_user:
             shutil.chown(pwfile, self.as_user)
-        self._run(pg_bin("initdb"), "-D", str(self.data), "-U", self.user, f"--pwfile={pwfile}",
-                  "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync")
+        self._run(
+            pg_bin("initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
         pwfile.unlink()
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c full_page_writes=off"
         try:
-            self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-o", opts, "-w", "-t", "60", "start")
+            self._run(
+                pg_bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "log"),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            )
         except subprocess.CalledProcessError as exc:
             log = (self.dir / "log").read_text(errors="replace") if (self.dir / "log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {exc.stderr}\n{log[-2000:]}") from exc
         import psycopg2
 
-        con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, password=self.password, dbname="postgres")
+        con = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=self.user, password=self.password, dbname="postgres"
+        )
         con.autocommit = True
         with con.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.db,))
@@ -87,13 +110,20 @@ class LoopbackPostgres:
         con.close()
 
     def env(self) -> dict[str, str]:
-        return {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(self.port), "DAGSTER_PG_USERNAME": self.user,
-                "DAGSTER_PG_PASSWORD": self.password, "DAGSTER_PG_DB": self.db}
+        return {
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USERNAME": self.user,
+            "DAGSTER_PG_PASSWORD": self.password,
+            "DAGSTER_PG_DB": self.db,
+        }
 
     def connect(self):
         import psycopg2
 
-        return psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, password=self.password, dbname=self.db)
+        return psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=self.user, password=self.password, dbname=self.db
+        )
 
     def stop(self) -> None:
         if self.data.exists():
@@ -125,8 +155,18 @@ def test_deploy_yaml_is_a_valid_instance_config(monkeypatch, tmp_path):
     from dagster._config import process_config
     from dagster._core.instance.config import dagster_instance_config
 
-    env = {name: "x" for name in (*PG_ENV, "DAGSTER_COMPUTE_LOG_BUCKET", "AWS_REGION", "DAGSTER_ECS_CLUSTER",
-                                  "GOPRO_RUN_TASK_ROLE_ARN", "GOPRO_RUN_EXECUTION_ROLE_ARN", "DAGSTER_RUN_LOG_GROUP")} | {"DAGSTER_PG_PORT": "5432"}
+    env = dict.fromkeys(
+        (
+            *PG_ENV,
+            "DAGSTER_COMPUTE_LOG_BUCKET",
+            "AWS_REGION",
+            "DAGSTER_ECS_CLUSTER",
+            "GOPRO_RUN_TASK_ROLE_ARN",
+            "GOPRO_RUN_EXECUTION_ROLE_ARN",
+            "DAGSTER_RUN_LOG_GROUP",
+        ),
+        "x",
+    ) | {"DAGSTER_PG_PORT": "5432"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     shutil.copy(DEPLOY_YAML, tmp_path / "dagster.yaml")
@@ -140,7 +180,10 @@ def test_deploy_yaml_is_a_valid_instance_config(monkeypatch, tmp_path):
     assert config["run_launcher"]["class"] == "EcsRunLauncher"
     assert config["compute_logs"]["class"] == "S3ComputeLogManager"
     pg = config["storage"]["postgres"]["postgres_db"]
-    assert all(isinstance(pg[k], dict) and set(pg[k]) == {"env"} for k in ("hostname", "port", "username", "password", "db_name")), pg
+    assert all(
+        isinstance(pg[k], dict) and set(pg[k]) == {"env"}
+        for k in ("hostname", "port", "username", "password", "db_name")
+    ), pg
 
 
 def test_materialize_records_runs_in_postgres(postgres, tmp_path):
@@ -155,8 +198,10 @@ def test_materialize_records_runs_in_postgres(postgres, tmp_path):
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOPRO_", "DAGSTER_"))}
     env |= postgres.env() | {
-        "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1",
-        "GOPRO_LANDING": str(tmp_path / "landing"), "GOPRO_LAKE": str(tmp_path / "lake"),
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "GOPRO_LANDING": str(tmp_path / "landing"),
+        "GOPRO_LAKE": str(tmp_path / "lake"),
         "GOPRO_EXPORTS": str(tmp_path / "exports"),
     }
     cli = [sys.executable, "-m", "gopro_assets.cli", "materialize", "--through", "2025-02-28"]
@@ -167,12 +212,18 @@ def test_materialize_records_runs_in_postgres(postgres, tmp_path):
     with postgres.connect() as con, con.cursor() as cur:
         cur.execute("SELECT status, count(*) FROM runs GROUP BY status")
         by_status = dict(cur.fetchall())
-        cur.execute("SELECT count(DISTINCT asset_key) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
+        cur.execute(
+            "SELECT count(DISTINCT asset_key) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+        )
         materialized_assets = cur.fetchone()[0]
-        cur.execute("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' "
-                    "AND asset_key = %s", ('["revenue_share_statements"]',))
+        cur.execute(
+            "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key = %s",
+            ('["revenue_share_statements"]',),
+        )
         statements = cur.fetchone()[0]
-        cur.execute("SELECT to_regclass('public.jobs'), to_regclass('public.job_ticks'), to_regclass('public.concurrency_limits')")
+        cur.execute(
+            "SELECT to_regclass('public.jobs'), to_regclass('public.job_ticks'), to_regclass('public.concurrency_limits')"
+        )
         schedule_tables = cur.fetchone()
     assert set(by_status) == {"SUCCESS"} and by_status["SUCCESS"] >= 4, by_status
     assert materialized_assets >= 20
@@ -180,9 +231,11 @@ def test_materialize_records_runs_in_postgres(postgres, tmp_path):
     assert all(schedule_tables), schedule_tables
 
     # The instance API reads the same records back (what the UI and the daemon use).
-    code = ("import dagster as dg; i = dg.DagsterInstance.get(); "
-            "print(type(i.run_storage).__name__, type(i.schedule_storage).__name__, len(i.get_runs()), "
-            "i.get_latest_materialization_event(dg.AssetKey('revenue_share_statements')) is not None)")
+    code = (
+        "import dagster as dg; i = dg.DagsterInstance.get(); "
+        "print(type(i.run_storage).__name__, type(i.schedule_storage).__name__, len(i.get_runs()), "
+        "i.get_latest_materialization_event(dg.AssetKey('revenue_share_statements')) is not None)"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     storage, schedules, runs, has_statements = out.stdout.split()[-4:]

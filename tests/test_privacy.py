@@ -24,20 +24,25 @@ from urllib.parse import quote
 
 import dagster as dg
 import pytest
+from test_pipeline import build_landing
 
 from gopro_assets.cli import materialize
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.privacy import EMAIL_PLACEHOLDER, find_emails
-from gopro_assets.lib.storage import FileRoot
-from gopro_assets.resources import LakehouseResource
-from test_pipeline import build_landing
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.lake.privacy import EMAIL_PLACEHOLDER, find_emails
+from gopro_assets.lake.storage import FileRoot
+from gopro_assets.shared.resources import LakehouseResource
 
 pytestmark = pytest.mark.integration
 
 ACCESS_KEY = "AKIADUMMYKEY1234"
 SECRET_KEY = "dummysecret/xyzPRIVACYtest+0123456789abcdefABCDEF"
-SECRET_FORMS = [ACCESS_KEY, SECRET_KEY, quote(SECRET_KEY, safe=""), SECRET_KEY.split("/")[1],
-                base64.b64encode(SECRET_KEY.encode()).decode()]
+SECRET_FORMS = [
+    ACCESS_KEY,
+    SECRET_KEY,
+    quote(SECRET_KEY, safe=""),
+    SECRET_KEY.split("/")[1],
+    base64.b64encode(SECRET_KEY.encode()).decode(),
+]
 AWS_ENV = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": "us-east-1"}
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,12 +53,14 @@ def add_pii_traps(landing: Path) -> None:
         "subscriber_id,email,country,subscribed_at,cancelled_at,invited_at\n"
         "s5,five@example.com,US,2025-02-01T00:00:00,,\n"  # naive timestamp -> quarantined with its e-mail
         "s6,six@example.com,six@example.com,2025-02-01T00:00:00Z,,\n"  # an address in the country column
-        "s7,seven@example.com\n")  # wrong field count
+        "s7,seven@example.com\n"
+    )  # wrong field count
     (landing / "consent_events" / "2025-02.jsonl").write_text(
         '{"event_id": "e9", "subscriber_id": "s1", "event_at": "2025-02-02T00:00:00Z", "action": "opt_in",'
         ' "contact": "one@example.com"}\n'  # valid; the unknown field (with an address) is dropped
         '{"event_id": "e10", "subscriber_id": "s1", "event_at": "2025-02-02", "action": "opt_in",'
-        ' "contact": "one@example.com"}\n')  # bad timestamp: quarantined, address redacted
+        ' "contact": "one@example.com"}\n'
+    )  # bad timestamp: quarantined, address redacted
 
 
 def emails_in(value) -> list[str]:
@@ -97,7 +104,9 @@ def files_under(root: Path) -> list[Path]:
 def assert_no_secret(texts: list[str], where: str) -> None:
     for text in texts:
         for form in SECRET_FORMS:
-            assert form not in text, f"credential leaked into {where}: ...{text[max(0, text.find(form) - 200):text.find(form) + 50]}"
+            assert form not in text, (
+                f"credential leaked into {where}: ...{text[max(0, text.find(form) - 200) : text.find(form) + 50]}"
+            )
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +116,9 @@ def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("privacy")
     build_landing(tmp / "landing")
     add_pii_traps(tmp / "landing")
-    lakehouse = LakehouseResource(landing=str(tmp / "landing"), lake=str(tmp / "lake"), exports=str(tmp / "exports"),
-                                  min_payout_cents="0")  # s1's 50 cents are payable: the payout CSV has an address
+    lakehouse = LakehouseResource(
+        landing=str(tmp / "landing"), lake=str(tmp / "lake"), exports=str(tmp / "exports"), min_payout_cents="0"
+    )  # s1's 50 cents are payable: the payout CSV has an address
     saved = {k: os.environ.get(k) for k in AWS_ENV}
     os.environ.update(AWS_ENV)
     try:
@@ -118,8 +128,13 @@ def built(tmp_path_factory):
         home = tmp / "dagster_home"
         home.mkdir()
         with dg.instance_for_test(temp_dir=str(home)) as instance:
-            ok = materialize(date(2025, 3, 3), defs=defs, resources={**defs.resources, "lakehouse": lakehouse},
-                             instance=instance, echo=lambda m: None)
+            ok = materialize(
+                date(2025, 3, 3),
+                defs=defs,
+                resources={**defs.resources, "lakehouse": lakehouse},
+                instance=instance,
+                echo=lambda m: None,
+            )
             logs = event_log_texts(instance)
     finally:
         for k, v in saved.items():
@@ -147,18 +162,32 @@ def test_email_lives_only_in_subscribers_and_the_payout_csv(built):
     assert found == {"subscribers": {"email"}}, found
 
     # the bad subscriber rows are in quarantine, with their addresses redacted
-    q = [r for r in store.read("quarantine_rows").to_pylist() if r["source"] in ("subscribers/2025-02.csv", "consent_events/2025-02.jsonl")]
+    q = [
+        r
+        for r in store.read("quarantine_rows").to_pylist()
+        if r["source"] in ("subscribers/2025-02.csv", "consent_events/2025-02.jsonl")
+    ]
     assert sorted((r["source"], r["position"]) for r in q) == [
-        ("consent_events/2025-02.jsonl", 2), ("subscribers/2025-02.csv", 2), ("subscribers/2025-02.csv", 3),
-        ("subscribers/2025-02.csv", 4)]
+        ("consent_events/2025-02.jsonl", 2),
+        ("subscribers/2025-02.csv", 2),
+        ("subscribers/2025-02.csv", 3),
+        ("subscribers/2025-02.csv", 4),
+    ]
     assert all(EMAIL_PLACEHOLDER in r["raw"] and "@" not in r["raw"] + r["reason"] for r in q)
 
     # exports: only the payout CSV holds addresses, and it is owner-only. The HTML report
     # embeds plotly.js verbatim, whose licence comments name their authors' addresses:
     # those are third-party text, not personal data of ours.
     vendor = set(find_emails(plotly_js()))
-    subscribers = {"one@example.com", "two@example.com", "three@example.com", "four@example.com",
-                   "five@example.com", "six@example.com", "seven@example.com"}
+    subscribers = {
+        "one@example.com",
+        "two@example.com",
+        "three@example.com",
+        "four@example.com",
+        "five@example.com",
+        "six@example.com",
+        "seven@example.com",
+    }
     exported = files_under(built["exports"])
     assert exported, "the run should have written the finance exports"
     with_email = []
@@ -191,8 +220,11 @@ def test_storage_objects_do_not_show_credentials(monkeypatch):
     store, root = DeltaStore("s3://bucket/lake"), FileRoot("s3://bucket/landing")
     assert store.storage_options["AWS_SECRET_ACCESS_KEY"] == SECRET_KEY  # they are there, to be used
     assert_no_secret([repr(store), str(store), repr(root), str(root), repr(root.fs)], "a repr")
-    for call in (lambda: store.read("subscribers"), lambda: root.read_bytes("subscribers/a.csv"),
-                 lambda: root.list("subscribers/")):
+    for call in (
+        lambda: store.read("subscribers"),
+        lambda: root.read_bytes("subscribers/a.csv"),
+        lambda: root.list("subscribers/"),
+    ):
         with pytest.raises(OSError) as exc:
             call()
         import traceback
@@ -211,11 +243,22 @@ def test_a_failing_s3_run_logs_no_credential(tmp_path):
         port = s.getsockname()[1]
     home = tmp_path / "dagster_home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOPRO_", "DAGSTER_"))}
-    env |= AWS_ENV | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "GOPRO_LANDING": str(tmp_path / "landing"),
-                      "GOPRO_LAKE": "s3://no-such-bucket/lake", "GOPRO_EXPORTS": str(tmp_path / "exports"),
-                      "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
-    proc = subprocess.run([sys.executable, "-m", "gopro_assets.cli", "materialize", "--through", "2025-02-05"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    env |= AWS_ENV | {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "GOPRO_LANDING": str(tmp_path / "landing"),
+        "GOPRO_LAKE": "s3://no-such-bucket/lake",
+        "GOPRO_EXPORTS": str(tmp_path / "exports"),
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "gopro_assets.cli", "materialize", "--through", "2025-02-05"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAILED" in proc.stdout
     assert_no_secret([proc.stdout, proc.stderr], "the command's output")
@@ -223,8 +266,12 @@ def test_a_failing_s3_run_logs_no_credential(tmp_path):
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         logs = event_log_texts(instance)
-        failures = [e for r in instance.get_runs() for e in instance.all_logs(r.run_id)
-                    if e.dagster_event is not None and e.dagster_event.event_type_value == "STEP_FAILURE"]
+        failures = [
+            e
+            for r in instance.get_runs()
+            for e in instance.all_logs(r.run_id)
+            if e.dagster_event is not None and e.dagster_event.event_type_value == "STEP_FAILURE"
+        ]
     finally:
         instance.dispose()
     assert failures, "the run should have failed on S3"

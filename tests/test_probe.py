@@ -19,8 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gopro_assets.lib.demo import zero_durations
-from gopro_assets.lib.probe import (
+from gopro_assets.domain.footage.probe import (
     FP_SAMPLED_TOTAL,
     CachingReader,
     ProbeResult,
@@ -31,6 +30,7 @@ from gopro_assets.lib.probe import (
     probe_many,
     probe_object,
 )
+from gopro_tools.demo_landing import zero_durations
 
 MB = 1_000_000
 
@@ -38,8 +38,17 @@ MB = 1_000_000
 # -- real files ------------------------------------------------------------------------------
 
 
-def make_mp4(path: Path, width: int = 320, height: int = 240, fps: int = 25, frames: int = 50,
-             codec: str = "libx264", shade: int = 80, faststart: bool = False, audio: bool = False) -> Path:
+def make_mp4(
+    path: Path,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 25,
+    frames: int = 50,
+    codec: str = "libx264",
+    shade: int = 80,
+    faststart: bool = False,
+    audio: bool = False,
+) -> Path:
     """A real MP4: flat frames with a moving bar (cheap to encode)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     opts = {"movflags": "+faststart"} if faststart else {}
@@ -94,8 +103,9 @@ def make_audio_only(path: Path, seconds: float = 2.0) -> Path:
     return path
 
 
-def make_big_mp4(path: Path, target_bytes: int, faststart: bool, fps: int = 30, huge_keyframe: bool = False
-                 ) -> tuple[Path, int]:
+def make_big_mp4(
+    path: Path, target_bytes: int, faststart: bool, fps: int = 30, huge_keyframe: bool = False
+) -> tuple[Path, int]:
     """A large real MP4 fast: one detailed 720p keyframe (~0.3 MB, like a camera's) encoded
     once and its packet muxed repeatedly. Returns the path and the frame count.
     ``huge_keyframe``: a 4K frame of pure noise at high quality instead (~8 MB)."""
@@ -267,8 +277,10 @@ def test_fingerprint_ranges_property(size: int) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.binary(min_size=1, max_size=200_000), st.lists(st.tuples(st.integers(0, 210_000), st.integers(0, 70_000)),
-                                                        max_size=12))
+@given(
+    st.binary(min_size=1, max_size=200_000),
+    st.lists(st.tuples(st.integers(0, 210_000), st.integers(0, 70_000)), max_size=12),
+)
 def test_caching_reader_returns_the_same_bytes(data: bytes, reads: list[tuple[int, int]]) -> None:
     import io
 
@@ -276,7 +288,7 @@ def test_caching_reader_returns_the_same_bytes(data: bytes, reads: list[tuple[in
     reader = CachingReader(raw, len(data), block=4096)
     for offset, n in reads:
         reader.seek(offset)
-        assert reader.read(n) == data[offset:offset + n]
+        assert reader.read(n) == data[offset : offset + n]
     reader.seek(0, 2)
     assert reader.read() == b""
     reader.seek(0)
@@ -431,14 +443,18 @@ def _box(kind: bytes, payload: int, large: bool = False) -> bytes:
     return struct.pack(">I4s", 8 + payload, kind) + bytes(payload)
 
 
-@pytest.mark.parametrize("layout, expected", [
-    ([_box(b"ftyp", 12), _box(b"mdat", 100), _box(b"moov", 40)], [(28, 128)]),
-    ([_box(b"ftyp", 12), _box(b"moov", 40), _box(b"mdat", 100, large=True)], [(84, 184)]),
-    ([_box(b"ftyp", 12), _box(b"mdat", 10), _box(b"free", 5), _box(b"mdat", 20)], [(28, 38), (59, 79)]),
-    ([_box(b"ftyp", 12), struct.pack(">I4s", 0, b"mdat") + bytes(50)], [(28, 78)]),  # size 0: to the end
-    ([_box(b"ftyp", 12), struct.pack(">I4s", 500, b"mdat") + bytes(50)], [(28, 78)]),  # cut off: to the end
-    ([_box(b"ftyp", 12), struct.pack(">I4s", 3, b"mdat") + bytes(50)], []),  # unparseable: nothing skipped
-], ids=["moov_at_end", "largesize", "two_mdats", "size_zero", "truncated", "malformed"])
+@pytest.mark.parametrize(
+    "layout, expected",
+    [
+        ([_box(b"ftyp", 12), _box(b"mdat", 100), _box(b"moov", 40)], [(28, 128)]),
+        ([_box(b"ftyp", 12), _box(b"moov", 40), _box(b"mdat", 100, large=True)], [(84, 184)]),
+        ([_box(b"ftyp", 12), _box(b"mdat", 10), _box(b"free", 5), _box(b"mdat", 20)], [(28, 38), (59, 79)]),
+        ([_box(b"ftyp", 12), struct.pack(">I4s", 0, b"mdat") + bytes(50)], [(28, 78)]),  # size 0: to the end
+        ([_box(b"ftyp", 12), struct.pack(">I4s", 500, b"mdat") + bytes(50)], [(28, 78)]),  # cut off: to the end
+        ([_box(b"ftyp", 12), struct.pack(">I4s", 3, b"mdat") + bytes(50)], []),  # unparseable: nothing skipped
+    ],
+    ids=["moov_at_end", "largesize", "two_mdats", "size_zero", "truncated", "malformed"],
+)
 def test_media_payload_ranges_from_box_headers(layout, expected) -> None:
     data = b"".join(layout)
     reader = CachingReader(io.BytesIO(data), len(data))
@@ -449,13 +465,13 @@ def test_payload_served_as_zeros_only_where_never_read(tmp_path: Path) -> None:
     data = bytes(range(256)) * 1024  # 256 KiB, 16 blocks of 16 KiB
     reader = CachingReader(io.BytesIO(data), len(data), block=16 * 1024)
     reader.seek(40 * 1024)
-    assert reader.read(1024) == data[40 * 1024:41 * 1024]  # block 2 read for real (fingerprint)
+    assert reader.read(1024) == data[40 * 1024 : 41 * 1024]  # block 2 read for real (fingerprint)
     reader.serve_unread_as_zeros([(20 * 1024, 200 * 1024)])
     before = reader.bytes_read
     reader.seek(0)
     got = reader.read()
     assert len(got) == len(data)
-    assert got[32 * 1024:48 * 1024] == data[32 * 1024:48 * 1024]  # cached: the real bytes
-    assert got[48 * 1024:192 * 1024] == bytes(144 * 1024)  # whole blocks inside the range: zeros, never fetched
-    assert got[:32 * 1024] == data[:32 * 1024] and got[192 * 1024:] == data[192 * 1024:]  # partly outside: real
+    assert got[32 * 1024 : 48 * 1024] == data[32 * 1024 : 48 * 1024]  # cached: the real bytes
+    assert got[48 * 1024 : 192 * 1024] == bytes(144 * 1024)  # whole blocks inside the range: zeros, never fetched
+    assert got[: 32 * 1024] == data[: 32 * 1024] and got[192 * 1024 :] == data[192 * 1024 :]  # partly outside: real
     assert reader.bytes_read - before == len(data) - 16 * 1024 - 144 * 1024

@@ -7,61 +7,121 @@ Choices where the contract is silent are in docs/MONEY_CHOICES.md.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from conftest import month_vars, run_sql_model, write_rows
-from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
-from gopro_assets.lib.landing import LANDING_KINDS
-from gopro_assets.lib.sql_runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
 
-CUTOFF = datetime(2025, 3, 20, 12, tzinfo=timezone.utc)
-PAID_AT = datetime(2025, 4, 5, tzinfo=timezone.utc)
+from gopro_assets.domain.ingestion.landing import LANDING_KINDS
+from gopro_assets.domain.licensing.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
+from gopro_assets.sql_engine.runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
+
+CUTOFF = datetime(2025, 3, 20, 12, tzinfo=UTC)
+PAID_AT = datetime(2025, 4, 5, tzinfo=UTC)
 PAYMENTS_SCHEMA = LANDING_KINDS["buyer_payments"].schema
 PAYOUTS_SCHEMA = LANDING_KINDS["payouts"].schema
 VARS = {"share_rate_num": 1, "share_rate_den": 2, "min_payout_cents": 1000}
 
-STATEMENT_SCHEMA = pa.schema([
-    ("statement_month", pa.string()), ("subscriber_id", pa.string()), ("opening_balance_cents", pa.int64()),
-    ("earned_cents", pa.int64()), ("total_cents", pa.int64()), ("payable_cents", pa.int64()),
-    ("carried_forward_cents", pa.int64()), ("clips_licensed", pa.int64()), ("billable_seconds", pa.int64()),
-])
+STATEMENT_SCHEMA = pa.schema(
+    [
+        ("statement_month", pa.string()),
+        ("subscriber_id", pa.string()),
+        ("opening_balance_cents", pa.int64()),
+        ("earned_cents", pa.int64()),
+        ("total_cents", pa.int64()),
+        ("payable_cents", pa.int64()),
+        ("carried_forward_cents", pa.int64()),
+        ("clips_licensed", pa.int64()),
+        ("billable_seconds", pa.int64()),
+    ]
+)
 
 
 # -- helpers ---------------------------------------------------------------------
-def flat_fee_batches(store, fees: dict[str, int], month: str = "2025-03", subscriber_seconds: dict | None = None) -> None:
+def flat_fee_batches(
+    store, fees: dict[str, int], month: str = "2025-03", subscriber_seconds: dict | None = None
+) -> None:
     """Deal D1, one flat-fee batch per entry of ``fees`` (batch_id -> fee); each batch
     delivers one 10 s clip of s1 unless ``subscriber_seconds`` says otherwise."""
     deliveries, batches = [], []
     for b, fee in fees.items():
         for sub, secs in (subscriber_seconds or {"s1": 10}).items():
-            deliveries.append({"deal_id": "D1", "batch_id": b, "clip_id": f"{b}-{sub}", "subscriber_id": sub,
-                               "tier": "hd", "billable_seconds": secs, "tier_price_cents": None,
-                               "revenue_month": month, "cutoff_at": CUTOFF, "selection_rank": 1})
-        batches.append({"deal_id": "D1", "batch_id": b, "buyer_id": "acme-ai", "pricing_model": "flat_fee",
-                        "cutoff_at": CUTOFF, "revenue_month": month, "max_minutes": None, "fee_cents": fee,
-                        "clips": 1, "billable_seconds": 10, "candidates": 1, "input_versions": "{}"})
+            deliveries.append(
+                {
+                    "deal_id": "D1",
+                    "batch_id": b,
+                    "clip_id": f"{b}-{sub}",
+                    "subscriber_id": sub,
+                    "tier": "hd",
+                    "billable_seconds": secs,
+                    "tier_price_cents": None,
+                    "revenue_month": month,
+                    "cutoff_at": CUTOFF,
+                    "selection_rank": 1,
+                }
+            )
+        batches.append(
+            {
+                "deal_id": "D1",
+                "batch_id": b,
+                "buyer_id": "acme-ai",
+                "pricing_model": "flat_fee",
+                "cutoff_at": CUTOFF,
+                "revenue_month": month,
+                "max_minutes": None,
+                "fee_cents": fee,
+                "clips": 1,
+                "billable_seconds": 10,
+                "candidates": 1,
+                "input_versions": "{}",
+            }
+        )
     write_rows(store, "deal_deliveries", deliveries, DELIVERY_SCHEMA)
     write_rows(store, "delivered_batches", batches, DELIVERED_BATCH_SCHEMA)
 
 
-def payment(pid: str, batch: str, amount: int, line: int, deal: str = "D1", path: str = "buyer_payments/2025-04.csv") -> dict:
-    return {"payment_id": pid, "deal_id": deal, "batch_id": batch, "amount_cents": amount, "received_at": PAID_AT,
-            "_source_path": path, "_source_line": line}
+def payment(
+    pid: str, batch: str, amount: int, line: int, deal: str = "D1", path: str = "buyer_payments/2025-04.csv"
+) -> dict:
+    return {
+        "payment_id": pid,
+        "deal_id": deal,
+        "batch_id": batch,
+        "amount_cents": amount,
+        "received_at": PAID_AT,
+        "_source_path": path,
+        "_source_line": line,
+    }
 
 
-def payout(pid: str, sub: str, amount: int, line: int, month: str = "2025-03", path: str = "payouts/2025-04.csv") -> dict:
-    return {"payout_id": pid, "subscriber_id": sub, "statement_month": month, "amount_cents": amount,
-            "paid_at": PAID_AT, "_source_path": path, "_source_line": line}
+def payout(
+    pid: str, sub: str, amount: int, line: int, month: str = "2025-03", path: str = "payouts/2025-04.csv"
+) -> dict:
+    return {
+        "payout_id": pid,
+        "subscriber_id": sub,
+        "statement_month": month,
+        "amount_cents": amount,
+        "paid_at": PAID_AT,
+        "_source_path": path,
+        "_source_line": line,
+    }
 
 
 def statement(sub: str, payable: int, carried: int = 0, month: str = "2025-03") -> dict:
     total = payable + carried
-    return {"statement_month": month, "subscriber_id": sub, "opening_balance_cents": 0, "earned_cents": total,
-            "total_cents": total, "payable_cents": payable, "carried_forward_cents": carried,
-            "clips_licensed": 1, "billable_seconds": 10}
+    return {
+        "statement_month": month,
+        "subscriber_id": sub,
+        "opening_balance_cents": 0,
+        "earned_cents": total,
+        "total_cents": total,
+        "payable_cents": payable,
+        "carried_forward_cents": carried,
+        "clips_licensed": 1,
+        "billable_seconds": 10,
+    }
 
 
 def model(name: str):
@@ -81,7 +141,9 @@ def offending(store, name: str, result: pa.Table | None = None, **variables) -> 
 def set_value(table: pa.Table, column: str, row: int, value) -> pa.Table:
     values = table[column].to_pylist()
     values[row] = value
-    return table.set_column(table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type))
+    return table.set_column(
+        table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type)
+    )
 
 
 # -- buyer side ---------------------------------------------------------------------------
@@ -89,23 +151,32 @@ def test_r13_buyer_receivables_statuses_and_duplicate_payment_counted_once(store
     # gross of every batch = its fee (flat_fee, R7)
     flat_fee_batches(store, {"B-paid": 1000, "B-partial": 1000, "B-unpaid": 1000, "B-over": 1000, "B-dup": 1000})
     run_sql_model(store, "batch_revenue")
-    write_rows(store, "buyer_payments", [
-        payment("P1", "B-paid", 600, 2), payment("P2", "B-paid", 400, 3),     # 600 + 400 = 1000 == 1000 -> paid
-        payment("P3", "B-partial", 300, 4),                                    # 300 < 1000 -> partial
-        payment("P4", "B-over", 1200, 5),                                      # 1200 > 1000 -> overpaid
-        payment("P5", "B-dup", 1000, 6),                                       # P5 twice: counted once
-        payment("P5", "B-dup", 1000, 2, path="buyer_payments/2025-05.csv"),    # (a re-sent copy in a later file)
-        payment("P6", "B9", 500, 7, deal="D9"),                                # no such delivered batch -> unknown_batch
-    ], PAYMENTS_SCHEMA)
+    write_rows(
+        store,
+        "buyer_payments",
+        [
+            payment("P1", "B-paid", 600, 2),
+            payment("P2", "B-paid", 400, 3),  # 600 + 400 = 1000 == 1000 -> paid
+            payment("P3", "B-partial", 300, 4),  # 300 < 1000 -> partial
+            payment("P4", "B-over", 1200, 5),  # 1200 > 1000 -> overpaid
+            payment("P5", "B-dup", 1000, 6),  # P5 twice: counted once
+            payment("P5", "B-dup", 1000, 2, path="buyer_payments/2025-05.csv"),  # (a re-sent copy in a later file)
+            payment("P6", "B9", 500, 7, deal="D9"),  # no such delivered batch -> unknown_batch
+        ],
+        PAYMENTS_SCHEMA,
+    )
     rows = {r["batch_id"]: r for r in run_sql_model(store, "buyer_receivables").to_pylist()}
-    got = {b: (r["status"], r["gross_cents"], r["received_cents"], r["difference_cents"], r["payments"]) for b, r in rows.items()}
+    got = {
+        b: (r["status"], r["gross_cents"], r["received_cents"], r["difference_cents"], r["payments"])
+        for b, r in rows.items()
+    }
     assert got == {
         "B-paid": ("paid", 1000, 1000, 0, 2),
-        "B-partial": ("partial", 1000, 300, -700, 1),     # 300 - 1000 = -700
-        "B-unpaid": ("unpaid", 1000, 0, -1000, 0),        # nothing received
-        "B-over": ("overpaid", 1000, 1200, 200, 1),       # 1200 - 1000 = +200
-        "B-dup": ("paid", 1000, 1000, 0, 1),              # 1000 once, not 2000 (would be "overpaid")
-        "B9": ("unknown_batch", 0, 500, 500, 1),          # gross 0 for an unknown batch
+        "B-partial": ("partial", 1000, 300, -700, 1),  # 300 - 1000 = -700
+        "B-unpaid": ("unpaid", 1000, 0, -1000, 0),  # nothing received
+        "B-over": ("overpaid", 1000, 1200, 200, 1),  # 1200 - 1000 = +200
+        "B-dup": ("paid", 1000, 1000, 0, 1),  # 1000 once, not 2000 (would be "overpaid")
+        "B9": ("unknown_batch", 0, 500, 500, 1),  # gross 0 for an unknown batch
     }
     assert rows["B9"]["deal_id"] == "D9" and rows["B9"]["revenue_month"] is None
     assert rows["B-paid"]["revenue_month"] == "2025-03"
@@ -117,39 +188,66 @@ def test_r13_buyer_receivables_edge_cases(store):
     # payment for a batch id that exists in another deal only -> unknown_batch (deal and batch must both match)
     flat_fee_batches(store, {"B-ref": 1000})
     br = store.read("delivered_batches").to_pylist()
-    br.append(br[0] | {"batch_id": "B-empty", "pricing_model": "per_minute", "fee_cents": None, "clips": 0, "billable_seconds": 0})
+    br.append(
+        br[0]
+        | {"batch_id": "B-empty", "pricing_model": "per_minute", "fee_cents": None, "clips": 0, "billable_seconds": 0}
+    )
     write_rows(store, "delivered_batches", br, DELIVERED_BATCH_SCHEMA)
     run_sql_model(store, "batch_revenue")
-    write_rows(store, "buyer_payments", [payment("P1", "B-ref", 1000, 2), payment("P2", "B-ref", -400, 3),
-                                         payment("P3", "B-ref", 50, 4, deal="D2")], PAYMENTS_SCHEMA)
-    rows = {(r["deal_id"], r["batch_id"]): (r["status"], r["gross_cents"], r["received_cents"])
-            for r in run_sql_model(store, "buyer_receivables").to_pylist()}
-    assert rows == {("D1", "B-empty"): ("paid", 0, 0), ("D1", "B-ref"): ("partial", 1000, 600),
-                    ("D2", "B-ref"): ("unknown_batch", 0, 50)}
+    write_rows(
+        store,
+        "buyer_payments",
+        [payment("P1", "B-ref", 1000, 2), payment("P2", "B-ref", -400, 3), payment("P3", "B-ref", 50, 4, deal="D2")],
+        PAYMENTS_SCHEMA,
+    )
+    rows = {
+        (r["deal_id"], r["batch_id"]): (r["status"], r["gross_cents"], r["received_cents"])
+        for r in run_sql_model(store, "buyer_receivables").to_pylist()
+    }
+    assert rows == {
+        ("D1", "B-empty"): ("paid", 0, 0),
+        ("D1", "B-ref"): ("partial", 1000, 600),
+        ("D2", "B-ref"): ("unknown_batch", 0, 50),
+    }
 
 
 # -- contributor side -------------------------------------------------------------------------
 def test_r13_payout_reconciliation_statuses(store):
-    write_rows(store, "revenue_share_statements", [
-        statement("s-match", 1200), statement("s-unpaid", 1500), statement("s-under", 2000),
-        statement("s-over", 1000), statement("s-dup", 1100),
-        statement("s-carry", 0, carried=500),          # carried forward: no payable statement
-        statement("s-match", 9999, month="2025-02"),    # another month: not part of March
-    ], STATEMENT_SCHEMA)
-    write_rows(store, "payouts", [
-        payout("PO1", "s-match", 1200, 2),              # 1200 == 1200 -> matched
-        payout("PO2", "s-under", 1500, 3),              # 1500 < 2000 -> underpaid (-500)
-        payout("PO3", "s-over", 1300, 4),               # 1300 > 1000 -> overpaid (+300)
-        payout("PO4", "s-dup", 1100, 5),                # PO4 twice -> duplicate, counted once: 1100
-        payout("PO4", "s-dup", 1100, 6),
-        payout("PO5", "s-carry", 500, 7),               # no payable statement (balance carried) -> unexpected
-        payout("PO6", "s-ghost", 700, 8),               # no statement at all -> unexpected
-        payout("PO7", "s-match", 9999, 2, month="2025-02", path="payouts/2025-03.csv"),  # February's payout
-    ], PAYOUTS_SCHEMA)
+    write_rows(
+        store,
+        "revenue_share_statements",
+        [
+            statement("s-match", 1200),
+            statement("s-unpaid", 1500),
+            statement("s-under", 2000),
+            statement("s-over", 1000),
+            statement("s-dup", 1100),
+            statement("s-carry", 0, carried=500),  # carried forward: no payable statement
+            statement("s-match", 9999, month="2025-02"),  # another month: not part of March
+        ],
+        STATEMENT_SCHEMA,
+    )
+    write_rows(
+        store,
+        "payouts",
+        [
+            payout("PO1", "s-match", 1200, 2),  # 1200 == 1200 -> matched
+            payout("PO2", "s-under", 1500, 3),  # 1500 < 2000 -> underpaid (-500)
+            payout("PO3", "s-over", 1300, 4),  # 1300 > 1000 -> overpaid (+300)
+            payout("PO4", "s-dup", 1100, 5),  # PO4 twice -> duplicate, counted once: 1100
+            payout("PO4", "s-dup", 1100, 6),
+            payout("PO5", "s-carry", 500, 7),  # no payable statement (balance carried) -> unexpected
+            payout("PO6", "s-ghost", 700, 8),  # no statement at all -> unexpected
+            payout("PO7", "s-match", 9999, 2, month="2025-02", path="payouts/2025-03.csv"),  # February's payout
+        ],
+        PAYOUTS_SCHEMA,
+    )
     rows = run_sql_model(store, "payout_reconciliation", **month_vars("2025-03")).to_pylist()
     assert {r["statement_month"] for r in rows} == {"2025-03"}
-    got = {r["subscriber_id"]: (r["status"], r["payable_cents"], r["paid_cents"], r["difference_cents"], r["payouts"])
-           for r in rows}
+    got = {
+        r["subscriber_id"]: (r["status"], r["payable_cents"], r["paid_cents"], r["difference_cents"], r["payouts"])
+        for r in rows
+    }
     assert got == {
         "s-match": ("matched", 1200, 1200, 0, 1),
         "s-unpaid": ("unpaid", 1500, 0, -1500, 0),
@@ -169,11 +267,18 @@ def test_r13_same_payout_id_under_two_months_is_a_duplicate_counted_once(store):
     # PO1 (1200 for s1) was filed for March, and the same PO1 again in a later file under
     # April. The payout_id is one payment: both months show "duplicate"; it counts as paid
     # only where it first appears (March, file order), so April's paid is 0.
-    write_rows(store, "revenue_share_statements", [statement("s1", 1200), statement("s1", 1000, month="2025-04")],
-               STATEMENT_SCHEMA)
-    write_rows(store, "payouts", [payout("PO1", "s1", 1200, 2),
-                                  payout("PO1", "s1", 1200, 2, month="2025-04", path="payouts/2025-05.csv")],
-               PAYOUTS_SCHEMA)
+    write_rows(
+        store,
+        "revenue_share_statements",
+        [statement("s1", 1200), statement("s1", 1000, month="2025-04")],
+        STATEMENT_SCHEMA,
+    )
+    write_rows(
+        store,
+        "payouts",
+        [payout("PO1", "s1", 1200, 2), payout("PO1", "s1", 1200, 2, month="2025-04", path="payouts/2025-05.csv")],
+        PAYOUTS_SCHEMA,
+    )
     mar = run_sql_model(store, "payout_reconciliation", **month_vars("2025-03")).to_pylist()
     apr = run_sql_model(store, "payout_reconciliation", **month_vars("2025-04")).to_pylist()
     assert [(r["status"], r["payable_cents"], r["paid_cents"]) for r in mar] == [("duplicate", 1200, 1200)]
@@ -217,7 +322,8 @@ def test_r13_statement_conserves_money_check_fails_on_inconsistent_rows(store):
     # s1 167, s2 333: both < 1000 -> carried forward
     assert good.select(["subscriber_id", "earned_cents", "carried_forward_cents"]).to_pylist() == [
         {"subscriber_id": "s1", "earned_cents": 167, "carried_forward_cents": 167},
-        {"subscriber_id": "s2", "earned_cents": 333, "carried_forward_cents": 333}]
+        {"subscriber_id": "s2", "earned_cents": 333, "carried_forward_cents": 333},
+    ]
     assert {t.name: n for t, n, _ in run_tests(con, m, good)}["statement_conserves_money"] == 0
     # (1) s1 carried 160 instead of 167: 0 + 167 != 0 + 160 (7 cents lost)
     bad = set_value(good, "carried_forward_cents", 0, 160)

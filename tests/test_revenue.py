@@ -1,37 +1,69 @@
 """R7 batch revenue, R8 contributor pool and R9 allocation, on the real SQL models
 (`dbt_like_sql/marts/batch_revenue.sql`, `revenue_share_allocations.sql`) over real Delta
 tables in tmp_path. Every expected amount is computed by hand in the comments; the Python
-reference (`gopro_assets.lib.money`) is checked against the same numbers.
+reference (`gopro_assets.domain.finance.money`) is checked against the same numbers.
 
 Choices where the contract is silent are in docs/MONEY_CHOICES.md.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fractions import Fraction
 
 from conftest import run_sql_model, write_rows
-from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
-from gopro_assets.lib.money import largest_remainder, per_minute_gross, split_pool
-from gopro_assets.lib.sql_runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
 
-CUTOFF = datetime(2025, 1, 31, 23, 59, 59, tzinfo=timezone.utc)
+from gopro_assets.domain.finance.money import largest_remainder, per_minute_gross, split_pool
+from gopro_assets.domain.licensing.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
+from gopro_assets.sql_engine.runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
+
+CUTOFF = datetime(2025, 1, 31, 23, 59, 59, tzinfo=UTC)
 
 
 # -- helpers ---------------------------------------------------------------------
-def delivery(clip: str, subscriber: str, seconds: int, price: int | None = None, *, deal: str = "D1",
-             batch: str = "B1", tier: str = "hd", month: str = "2025-01", cutoff: datetime = CUTOFF) -> dict:
-    return {"deal_id": deal, "batch_id": batch, "clip_id": clip, "subscriber_id": subscriber, "tier": tier,
-            "billable_seconds": seconds, "tier_price_cents": price, "revenue_month": month,
-            "cutoff_at": cutoff, "selection_rank": 1}
+def delivery(
+    clip: str,
+    subscriber: str,
+    seconds: int,
+    price: int | None = None,
+    *,
+    deal: str = "D1",
+    batch: str = "B1",
+    tier: str = "hd",
+    month: str = "2025-01",
+    cutoff: datetime = CUTOFF,
+) -> dict:
+    return {
+        "deal_id": deal,
+        "batch_id": batch,
+        "clip_id": clip,
+        "subscriber_id": subscriber,
+        "tier": tier,
+        "billable_seconds": seconds,
+        "tier_price_cents": price,
+        "revenue_month": month,
+        "cutoff_at": cutoff,
+        "selection_rank": 1,
+    }
 
 
-def batch(deal: str, batch_id: str, model: str, fee: int | None = None, *, month: str = "2025-01",
-          cutoff: datetime = CUTOFF) -> dict:
-    return {"deal_id": deal, "batch_id": batch_id, "buyer_id": "acme-ai", "pricing_model": model,
-            "cutoff_at": cutoff, "revenue_month": month, "max_minutes": None, "fee_cents": fee, "clips": 0,
-            "billable_seconds": 0, "candidates": 0, "input_versions": "{}"}
+def batch(
+    deal: str, batch_id: str, model: str, fee: int | None = None, *, month: str = "2025-01", cutoff: datetime = CUTOFF
+) -> dict:
+    return {
+        "deal_id": deal,
+        "batch_id": batch_id,
+        "buyer_id": "acme-ai",
+        "pricing_model": model,
+        "cutoff_at": cutoff,
+        "revenue_month": month,
+        "max_minutes": None,
+        "fee_cents": fee,
+        "clips": 0,
+        "billable_seconds": 0,
+        "candidates": 0,
+        "input_versions": "{}",
+    }
 
 
 def lake(store, deliveries: list[dict], batches: list[dict]) -> None:
@@ -57,8 +89,11 @@ def cents(alloc: dict[str, dict]) -> dict[str, int]:
 
 # -- R7 batch revenue --------------------------------------------------------------
 def test_r7_per_minute_gross_is_sum_of_exact_fractions_then_round_half_up(store):
-    lake(store, [delivery("a", "s1", 61, 200), delivery("b", "s2", 45, 100), delivery("c", "s2", 10, 300)],
-         [batch("D1", "B1", "per_minute")])
+    lake(
+        store,
+        [delivery("a", "s1", 61, 200), delivery("b", "s2", 45, 100), delivery("c", "s2", 10, 300)],
+        [batch("D1", "B1", "per_minute")],
+    )
     # 61 s * 200 c/min / 60 = 12200/60 = 203.333...
     # 45 s * 100 c/min / 60 =  4500/60 =  75
     # 10 s * 300 c/min / 60 =  3000/60 =  50
@@ -75,9 +110,17 @@ def test_r7_per_minute_rounds_the_sum_not_each_delivery(store):
     #   (rounding each delivery first would give 1+1+1 = 3; truncating would give 1)
     # another batch: 41 s and 20 s at 100 c/min = 4100/60 + 2000/60 = 6100/60 = 101.666... -> 102
     #   (per-delivery rounding: 68 + 33 = 101; floor of the sum: 101)
-    lake(store, [delivery("a", "s1", 1, 30), delivery("b", "s2", 1, 30), delivery("c", "s3", 1, 30),
-                 delivery("d", "s1", 41, 100, batch="B2"), delivery("e", "s2", 20, 100, batch="B2")],
-         [batch("D1", "B1", "per_minute"), batch("D1", "B2", "per_minute")])
+    lake(
+        store,
+        [
+            delivery("a", "s1", 1, 30),
+            delivery("b", "s2", 1, 30),
+            delivery("c", "s3", 1, 30),
+            delivery("d", "s1", 41, 100, batch="B2"),
+            delivery("e", "s2", 20, 100, batch="B2"),
+        ],
+        [batch("D1", "B1", "per_minute"), batch("D1", "B2", "per_minute")],
+    )
     r = revenue(store)
     assert r[("D1", "B1")]["gross_cents"] == 2
     assert r[("D1", "B2")]["gross_cents"] == 102
@@ -86,8 +129,11 @@ def test_r7_per_minute_rounds_the_sum_not_each_delivery(store):
 def test_r7_per_minute_exact_half_cent_total_rounds_up(store):
     # 5 s * 30 c/min / 60 = 150/60 = 2.5 exactly -> round HALF UP -> 3 (banker's rounding would give 2)
     # 1 s * 30 c/min / 60 = 0.5 exactly -> 1 (banker's rounding would give 0)
-    lake(store, [delivery("a", "s1", 5, 30), delivery("b", "s1", 1, 30, batch="B2")],
-         [batch("D1", "B1", "per_minute"), batch("D1", "B2", "per_minute")])
+    lake(
+        store,
+        [delivery("a", "s1", 5, 30), delivery("b", "s1", 1, 30, batch="B2")],
+        [batch("D1", "B1", "per_minute"), batch("D1", "B2", "per_minute")],
+    )
     r = revenue(store)
     assert r[("D1", "B1")]["gross_cents"] == 3
     assert r[("D1", "B2")]["gross_cents"] == 1
@@ -95,10 +141,19 @@ def test_r7_per_minute_exact_half_cent_total_rounds_up(store):
 
 def test_r7_empty_per_minute_batch_has_gross_zero_and_allocates_nothing(store):
     # no deliveries -> gross 0 -> pool round_half_up(0 * 1/2) = 0, platform 0 - 0 = 0
-    lake(store, [delivery("a", "s1", 60, 100, deal="D2")],
-         [batch("D1", "B1", "per_minute"), batch("D2", "B1", "per_minute")])
+    lake(
+        store,
+        [delivery("a", "s1", 60, 100, deal="D2")],
+        [batch("D1", "B1", "per_minute"), batch("D2", "B1", "per_minute")],
+    )
     r = revenue(store)[("D1", "B1")]
-    assert (r["gross_cents"], r["pool_cents"], r["platform_cents"], r["clips"], r["billable_seconds"]) == (0, 0, 0, 0, 0)
+    assert (r["gross_cents"], r["pool_cents"], r["platform_cents"], r["clips"], r["billable_seconds"]) == (
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
     assert r["break_reason"] is None  # not a break under per_minute (R7)
     a = allocations(store)
     assert ("D1", "B1") not in a
@@ -108,8 +163,7 @@ def test_r7_empty_per_minute_batch_has_gross_zero_and_allocates_nothing(store):
 
 def test_r7_flat_fee_gross_is_the_fee(store):
     # flat_fee: gross = fee_cents whatever the minutes: 777 (pool round_half_up(777/2 = 388.5) = 389)
-    lake(store, [delivery("a", "s1", 3600, None), delivery("b", "s2", 1, None)],
-         [batch("D1", "B1", "flat_fee", 777)])
+    lake(store, [delivery("a", "s1", 3600, None), delivery("b", "s2", 1, None)], [batch("D1", "B1", "flat_fee", 777)])
     r = revenue(store)[("D1", "B1")]
     assert (r["gross_cents"], r["pool_cents"], r["platform_cents"]) == (777, 389, 388)
     assert r["break_reason"] is None
@@ -119,8 +173,11 @@ def test_r7_flat_fee_batch_without_deliveries_is_a_break_that_allocates_nothing(
     # R7: a flat_fee batch with no deliveries is a break. Chosen behaviour (batch_revenue.yml,
     # docs/MONEY_CHOICES.md): the fee stays in gross (the buyer owes it per the deal; receivables
     # show it), pool 0, platform = gross - pool = 777, break_reason set, no allocation rows.
-    lake(store, [delivery("a", "s1", 10, None, deal="D2")],
-         [batch("D1", "B1", "flat_fee", 777), batch("D2", "B1", "flat_fee", 1000)])
+    lake(
+        store,
+        [delivery("a", "s1", 10, None, deal="D2")],
+        [batch("D1", "B1", "flat_fee", 777), batch("D2", "B1", "flat_fee", 1000)],
+    )
     r = revenue(store)[("D1", "B1")]
     assert (r["gross_cents"], r["pool_cents"], r["platform_cents"], r["clips"]) == (777, 0, 777, 0)
     assert r["break_reason"] == "flat_fee_batch_without_deliveries"
@@ -151,8 +208,11 @@ def test_r7_flat_fee_batch_with_only_zero_second_clips_is_a_break_too(store):
 def test_r8_pool_rounds_half_up_with_rate_one_half_and_odd_gross(store):
     # gross 1001 * 1/2 = 500.5 -> round_half_up -> pool 501; platform = 1001 - 501 = 500
     # gross 1000 * 1/2 = 500 exactly -> pool 500; platform 500
-    lake(store, [delivery("a", "s1", 10, None), delivery("b", "s1", 10, None, batch="B2")],
-         [batch("D1", "B1", "flat_fee", 1001), batch("D1", "B2", "flat_fee", 1000)])
+    lake(
+        store,
+        [delivery("a", "s1", 10, None), delivery("b", "s1", 10, None, batch="B2")],
+        [batch("D1", "B1", "flat_fee", 1001), batch("D1", "B2", "flat_fee", 1000)],
+    )
     r = revenue(store)
     assert (r[("D1", "B1")]["pool_cents"], r[("D1", "B1")]["platform_cents"]) == (501, 500)
     assert (r[("D1", "B2")]["pool_cents"], r[("D1", "B2")]["platform_cents"]) == (500, 500)
@@ -164,14 +224,25 @@ def test_r8_pool_with_share_rate_three_tenths(store):
     #   gross 1001 * 3/10 = 300.3 -> 300, platform 701
     #   gross 1005 * 3/10 = 301.5 -> 302 (half up), platform 703
     #   gross 328 (per_minute, 19700/60 = 328.333 -> 328) * 3/10 = 98.4 -> 98, platform 230
-    lake(store, [delivery("a", "s1", 10, None), delivery("b", "s1", 10, None, batch="B2"),
-                 delivery("c", "s1", 61, 200, deal="D2"), delivery("d", "s2", 45, 100, deal="D2"),
-                 delivery("e", "s2", 10, 300, deal="D2")],
-         [batch("D1", "B1", "flat_fee", 1001), batch("D1", "B2", "flat_fee", 1005), batch("D2", "B1", "per_minute")])
+    lake(
+        store,
+        [
+            delivery("a", "s1", 10, None),
+            delivery("b", "s1", 10, None, batch="B2"),
+            delivery("c", "s1", 61, 200, deal="D2"),
+            delivery("d", "s2", 45, 100, deal="D2"),
+            delivery("e", "s2", 10, 300, deal="D2"),
+        ],
+        [batch("D1", "B1", "flat_fee", 1001), batch("D1", "B2", "flat_fee", 1005), batch("D2", "B1", "per_minute")],
+    )
     r = revenue(store, share_rate_num=3, share_rate_den=10)
     assert (r[("D1", "B1")]["pool_cents"], r[("D1", "B1")]["platform_cents"]) == (300, 701)
     assert (r[("D1", "B2")]["pool_cents"], r[("D1", "B2")]["platform_cents"]) == (302, 703)
-    assert (r[("D2", "B1")]["gross_cents"], r[("D2", "B1")]["pool_cents"], r[("D2", "B1")]["platform_cents"]) == (328, 98, 230)
+    assert (r[("D2", "B1")]["gross_cents"], r[("D2", "B1")]["pool_cents"], r[("D2", "B1")]["platform_cents"]) == (
+        328,
+        98,
+        230,
+    )
     assert split_pool(1005, Fraction(3, 10)) == (302, 703)
     # allocations follow the rate-3/10 pools: D2 splits 98 (see the R9 tests for the method)
     a = allocations(store, share_rate_num=3, share_rate_den=10)
@@ -191,8 +262,7 @@ def test_r8_large_amounts_stay_exact(store):
     # fee 10^12 cents at rate 3333333333333333/10^16 (what GOPRO_SHARE_RATE=0.3333333333333333 gives):
     # 10^12 * 3333333333333333 / 10^16 = 333333333333.3333 -> 333333333333; platform 666666666667.
     # gross * num = 3.3e27 would overflow int64: the macro computes in HUGEINT.
-    lake(store, [delivery("a", "s1", 10, None), delivery("b", "s2", 20, None)],
-         [batch("D1", "B1", "flat_fee", 10**12)])
+    lake(store, [delivery("a", "s1", 10, None), delivery("b", "s2", 20, None)], [batch("D1", "B1", "flat_fee", 10**12)])
     r = revenue(store, share_rate_num=3333333333333333, share_rate_den=10**16)[("D1", "B1")]
     assert (r["pool_cents"], r["platform_cents"]) == (333333333333, 666666666667)
     # R9 on the big pool: 333333333333 * 10/30 = 111111111111 exactly, * 20/30 = 222222222222 exactly
@@ -206,12 +276,18 @@ def test_r9_flat_fee_uneven_split_tie_in_remainders_goes_to_smaller_subscriber_i
     # exact shares 500*10/30 = 166.666... each; floors 166+166+166 = 498; leftover 2
     # remainders all 2/3 (20/30): a tie, broken by smaller subscriber_id -> s1, s2 get +1
     # -> s1 167, s2 167, s3 166 (sum 500)
-    lake(store, [delivery("x", "s3", 10, None), delivery("y", "s1", 10, None), delivery("z", "s2", 10, None)],
-         [batch("D1", "B1", "flat_fee", 1000)])
+    lake(
+        store,
+        [delivery("x", "s3", 10, None), delivery("y", "s1", 10, None), delivery("z", "s2", 10, None)],
+        [batch("D1", "B1", "flat_fee", 1000)],
+    )
     a = allocations(store)[("D1", "B1")]
     assert cents(a) == {"s1": 167, "s2": 167, "s3": 166}
     assert {s: (r["floor_cents"], r["remainder_cents"], r["remainder_fraction"]) for s, r in a.items()} == {
-        "s1": (166, 1, "20/30"), "s2": (166, 1, "20/30"), "s3": (166, 0, "20/30")}
+        "s1": (166, 1, "20/30"),
+        "s2": (166, 1, "20/30"),
+        "s3": (166, 0, "20/30"),
+    }
     assert {k: v.cents for k, v in largest_remainder(500, {"s1": 10, "s2": 10, "s3": 10}).items()} == cents(a)
 
 
@@ -229,8 +305,11 @@ def test_r9_leftover_cents_follow_remainders_not_weights(store):
     #   c: 10*10/80 = 100/80 = 1.25 -> floor 1, remainder 20/80
     # floors 6+2+1 = 9, leftover 1 -> largest remainder is b (not a, the largest weight)
     # -> a 6, b 3, c 1 (sum 10)
-    lake(store, [delivery("x", "a", 50, None), delivery("y", "b", 20, None), delivery("z", "c", 10, None)],
-         [batch("D1", "B1", "flat_fee", 20)])
+    lake(
+        store,
+        [delivery("x", "a", 50, None), delivery("y", "b", 20, None), delivery("z", "c", 10, None)],
+        [batch("D1", "B1", "flat_fee", 20)],
+    )
     a = allocations(store)[("D1", "B1")]
     assert cents(a) == {"a": 6, "b": 3, "c": 1}
     assert {s: r["remainder_fraction"] for s, r in a.items()} == {"a": "20/80", "b": "40/80", "c": "20/80"}
@@ -246,8 +325,11 @@ def test_r9_per_minute_weights_are_exact_values_not_rounded_or_seconds(store):
     #   -> a 1, b 2, c 2
     # weights rounded to cents (2, 5, 3) would give a 1, b 3, c 1; floored (1, 5, 3) a 0, b 3, c 2;
     # billable seconds (1, 1, 1) a 2, b 2, c 1 -- all different, so this pins exact weights.
-    lake(store, [delivery("x", "a", 1, 100), delivery("y", "b", 1, 300), delivery("z", "c", 1, 200)],
-         [batch("D1", "B1", "per_minute")])
+    lake(
+        store,
+        [delivery("x", "a", 1, 100), delivery("y", "b", 1, 300), delivery("z", "c", 1, 200)],
+        [batch("D1", "B1", "per_minute")],
+    )
     r = revenue(store)[("D1", "B1")]
     assert (r["gross_cents"], r["pool_cents"]) == (10, 5)
     a = allocations(store)[("D1", "B1")]
@@ -263,13 +345,17 @@ def test_r9_per_minute_weight_sums_a_subscribers_deliveries(store):
     #   s1: 164*12200/19700 = 2000800/19700 = 101.56 (floor 101, rem 11100/19700)
     #   s2: 164*7500/19700  = 1230000/19700 =  62.44 (floor 62,  rem  8600/19700)
     # floors 163, leftover 1 -> s1 -> s1 102, s2 62 (sum 164)
-    lake(store, [delivery("a", "s1", 61, 200), delivery("b", "s2", 45, 100), delivery("c", "s2", 10, 300)],
-         [batch("D1", "B1", "per_minute")])
+    lake(
+        store,
+        [delivery("a", "s1", 61, 200), delivery("b", "s2", 45, 100), delivery("c", "s2", 10, 300)],
+        [batch("D1", "B1", "per_minute")],
+    )
     a = allocations(store)[("D1", "B1")]
     assert cents(a) == {"s1": 102, "s2": 62}
-    assert {s: (r["weight"], r["batch_weight"], r["remainder_fraction"], r["clips"], r["billable_seconds"])
-            for s, r in a.items()} == {"s1": ("12200", "19700", "11100/19700", 1, 61),
-                                       "s2": ("7500", "19700", "8600/19700", 2, 55)}
+    assert {
+        s: (r["weight"], r["batch_weight"], r["remainder_fraction"], r["clips"], r["billable_seconds"])
+        for s, r in a.items()
+    } == {"s1": ("12200", "19700", "11100/19700", 1, 61), "s2": ("7500", "19700", "8600/19700", 2, 55)}
 
 
 def test_r9_allocations_sum_to_pool_exactly_in_every_batch(store):

@@ -8,15 +8,15 @@ Choices where the contract is silent are in docs/MONEY_CHOICES.md.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow as pa
-
 from conftest import month_vars, run_sql_model, write_rows
-from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA, revenue_month
-from gopro_assets.lib.landing import parse_timestamp
-from gopro_assets.lib.money import roll_forward
-from gopro_assets.lib.sql_runner import SQL_ROOT, load_model
+
+from gopro_assets.domain.finance.money import roll_forward
+from gopro_assets.domain.ingestion.landing import parse_timestamp
+from gopro_assets.domain.licensing.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA, revenue_month
+from gopro_assets.sql_engine.runner import SQL_ROOT, load_model
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -34,18 +34,40 @@ def build_lake(store, earnings: dict[str, dict[str, int]]) -> None:
         cutoff = month_end(month)
         for sub, cents in by_sub.items():
             deal, batch = f"D-{month}-{sub}", "B1"
-            deliveries.append({"deal_id": deal, "batch_id": batch, "clip_id": f"clip-{month}-{sub}",
-                               "subscriber_id": sub, "tier": "hd", "billable_seconds": 10, "tier_price_cents": None,
-                               "revenue_month": revenue_month(cutoff), "cutoff_at": cutoff, "selection_rank": 1})
+            deliveries.append(
+                {
+                    "deal_id": deal,
+                    "batch_id": batch,
+                    "clip_id": f"clip-{month}-{sub}",
+                    "subscriber_id": sub,
+                    "tier": "hd",
+                    "billable_seconds": 10,
+                    "tier_price_cents": None,
+                    "revenue_month": revenue_month(cutoff),
+                    "cutoff_at": cutoff,
+                    "selection_rank": 1,
+                }
+            )
             batches.append(batch_row(deal, batch, cutoff, fee=2 * cents))
     write_rows(store, "deal_deliveries", deliveries, DELIVERY_SCHEMA)
     write_rows(store, "delivered_batches", batches, DELIVERED_BATCH_SCHEMA)
 
 
 def batch_row(deal: str, batch: str, cutoff: datetime, fee: int | None = None, model: str = "flat_fee") -> dict:
-    return {"deal_id": deal, "batch_id": batch, "buyer_id": "acme-ai", "pricing_model": model, "cutoff_at": cutoff,
-            "revenue_month": revenue_month(cutoff), "max_minutes": None, "fee_cents": fee, "clips": 1,
-            "billable_seconds": 10, "candidates": 1, "input_versions": "{}"}
+    return {
+        "deal_id": deal,
+        "batch_id": batch,
+        "buyer_id": "acme-ai",
+        "pricing_model": model,
+        "cutoff_at": cutoff,
+        "revenue_month": revenue_month(cutoff),
+        "max_minutes": None,
+        "fee_cents": fee,
+        "clips": 1,
+        "billable_seconds": 10,
+        "candidates": 1,
+        "input_versions": "{}",
+    }
 
 
 def run_upstream(store, **variables) -> None:
@@ -57,15 +79,23 @@ def statements(store, month: str, **variables) -> dict[str, tuple]:
     """Run one statement month; {subscriber: (opening, earned, total, payable, carried)}."""
     rows = run_sql_model(store, "revenue_share_statements", **month_vars(month), **variables).to_pylist()
     assert all(r["statement_month"] == month for r in rows)
-    return {r["subscriber_id"]: (r["opening_balance_cents"], r["earned_cents"], r["total_cents"],
-                                 r["payable_cents"], r["carried_forward_cents"]) for r in rows}
+    return {
+        r["subscriber_id"]: (
+            r["opening_balance_cents"],
+            r["earned_cents"],
+            r["total_cents"],
+            r["payable_cents"],
+            r["carried_forward_cents"],
+        )
+        for r in rows
+    }
 
 
 # -- R10 revenue month -----------------------------------------------------------------
 def test_r10_revenue_month_of_utc_cutoffs():
-    assert revenue_month(datetime(2025, 1, 31, 23, 59, 59, tzinfo=timezone.utc)) == "2025-01"
-    assert revenue_month(datetime(2025, 2, 1, 0, 0, 0, tzinfo=timezone.utc)) == "2025-02"
-    assert revenue_month(datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)) == "2024-12"
+    assert revenue_month(datetime(2025, 1, 31, 23, 59, 59, tzinfo=UTC)) == "2025-01"
+    assert revenue_month(datetime(2025, 2, 1, 0, 0, 0, tzinfo=UTC)) == "2025-02"
+    assert revenue_month(datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "2024-12"
     # the pipeline parses landing timestamps to UTC first: 23:30 at -05:00 is 04:30Z on Feb 1
     assert revenue_month(parse_timestamp("2025-01-31T23:30:00-05:00")) == "2025-02"
     # and 00:30 at +01:00 on Feb 1 is still 23:30Z on Jan 31
@@ -85,17 +115,36 @@ def test_r10_offset_cutoff_lands_in_the_utc_month_through_batch_revenue_and_stat
     # A deal file says cutoff_at 2025-01-31T23:30:00-05:00. The lake stores it as a UTC
     # timestamp (Delta round trip), and the batch's month is computed from that: February.
     local = datetime(2025, 1, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
-    write_rows(store, "license_batches", [{"deal_id": "D1", "batch_id": "B1", "cutoff_at": local}],
-               pa.schema([("deal_id", pa.string()), ("batch_id", pa.string()), ("cutoff_at", pa.timestamp("us", tz="UTC"))]))
+    write_rows(
+        store,
+        "license_batches",
+        [{"deal_id": "D1", "batch_id": "B1", "cutoff_at": local}],
+        pa.schema([("deal_id", pa.string()), ("batch_id", pa.string()), ("cutoff_at", pa.timestamp("us", tz="UTC"))]),
+    )
     cutoff = store.read("license_batches").to_pylist()[0]["cutoff_at"]
-    assert cutoff == datetime(2025, 2, 1, 4, 30, tzinfo=timezone.utc)
+    assert cutoff == datetime(2025, 2, 1, 4, 30, tzinfo=UTC)
     month = revenue_month(cutoff)
     assert month == "2025-02"
     # fee 3000 -> pool 1500 -> all to s1 (one clip)
-    write_rows(store, "deal_deliveries", [{"deal_id": "D1", "batch_id": "B1", "clip_id": "c1", "subscriber_id": "s1",
-                                           "tier": "hd", "billable_seconds": 10, "tier_price_cents": None,
-                                           "revenue_month": month, "cutoff_at": cutoff, "selection_rank": 1}],
-               DELIVERY_SCHEMA)
+    write_rows(
+        store,
+        "deal_deliveries",
+        [
+            {
+                "deal_id": "D1",
+                "batch_id": "B1",
+                "clip_id": "c1",
+                "subscriber_id": "s1",
+                "tier": "hd",
+                "billable_seconds": 10,
+                "tier_price_cents": None,
+                "revenue_month": month,
+                "cutoff_at": cutoff,
+                "selection_rank": 1,
+            }
+        ],
+        DELIVERY_SCHEMA,
+    )
     write_rows(store, "delivered_batches", [batch_row("D1", "B1", cutoff, fee=3000)], DELIVERED_BATCH_SCHEMA)
     r = run_sql_model(store, "batch_revenue").to_pylist()
     assert [(x["revenue_month"], x["gross_cents"], x["pool_cents"]) for x in r] == [("2025-02", 3000, 1500)]
@@ -168,8 +217,15 @@ def test_r11_custom_minimum_payout(store):
 def test_r11_statements_ignore_consent_so_earned_money_is_paid_after_opt_out(store):
     # By construction: the statement model (and the models it is built on) read no consent,
     # subscriber or eligibility table, so a later opt-out or cancellation cannot change them.
-    consent_tables = {"consent_events", "subscribers", "consent_snapshots", "int_consent_timeline",
-                      "clip_exclusions", "int_clip_exclusion_timeline", "late_revocations"}
+    consent_tables = {
+        "consent_events",
+        "subscribers",
+        "consent_snapshots",
+        "int_consent_timeline",
+        "clip_exclusions",
+        "int_clip_exclusion_timeline",
+        "late_revocations",
+    }
     for name in ("revenue_share_statements", "revenue_share_allocations", "batch_revenue"):
         assert not consent_tables & set(load_model(SQL_ROOT / "marts" / f"{name}.sql").deps), name
 
@@ -177,13 +233,38 @@ def test_r11_statements_ignore_consent_so_earned_money_is_paid_after_opt_out(sto
     # 2025-02-20; s1 opts out on 2025-02-25 and cancels on 2025-02-26 (those rows are in the
     # lake). s2 earns 300 in January, then opts out in January and never earns again.
     build_lake(store, {"2025-01": {"s1": 600, "s2": 300}, "2025-02": {"s1": 500}})
-    write_rows(store, "consent_events",
-               [{"event_id": "e1", "subscriber_id": "s1", "event_at": datetime(2025, 2, 25, tzinfo=timezone.utc), "action": "opt_out"},
-                {"event_id": "e2", "subscriber_id": "s2", "event_at": datetime(2025, 1, 25, tzinfo=timezone.utc), "action": "opt_out"}],
-               pa.schema([("event_id", pa.string()), ("subscriber_id", pa.string()),
-                          ("event_at", pa.timestamp("us", tz="UTC")), ("action", pa.string())]))
-    write_rows(store, "subscribers", [{"subscriber_id": "s1", "cancelled_at": datetime(2025, 2, 26, tzinfo=timezone.utc)}],
-               pa.schema([("subscriber_id", pa.string()), ("cancelled_at", pa.timestamp("us", tz="UTC"))]))
+    write_rows(
+        store,
+        "consent_events",
+        [
+            {
+                "event_id": "e1",
+                "subscriber_id": "s1",
+                "event_at": datetime(2025, 2, 25, tzinfo=UTC),
+                "action": "opt_out",
+            },
+            {
+                "event_id": "e2",
+                "subscriber_id": "s2",
+                "event_at": datetime(2025, 1, 25, tzinfo=UTC),
+                "action": "opt_out",
+            },
+        ],
+        pa.schema(
+            [
+                ("event_id", pa.string()),
+                ("subscriber_id", pa.string()),
+                ("event_at", pa.timestamp("us", tz="UTC")),
+                ("action", pa.string()),
+            ]
+        ),
+    )
+    write_rows(
+        store,
+        "subscribers",
+        [{"subscriber_id": "s1", "cancelled_at": datetime(2025, 2, 26, tzinfo=UTC)}],
+        pa.schema([("subscriber_id", pa.string()), ("cancelled_at", pa.timestamp("us", tz="UTC"))]),
+    )
     run_upstream(store)
     # Jan: s1 600 carried; s2 300 carried
     assert statements(store, "2025-01") == {"s1": (0, 600, 600, 0, 600), "s2": (0, 300, 300, 0, 300)}
@@ -199,15 +280,35 @@ def test_r11_statement_counts_clips_and_seconds_and_sums_several_batches(store):
     # batch B2 (fee 600 -> pool 300, s1 alone -> 300): earned 550, clips 2, seconds 10 + 30 = 40
     # s2: B1 10 s of 20 -> 250 (carried)
     cutoff = month_end("2025-01")
-    d = lambda clip, sub, batch, secs: {"deal_id": "D1", "batch_id": batch, "clip_id": clip, "subscriber_id": sub,
-                                        "tier": "hd", "billable_seconds": secs, "tier_price_cents": None,
-                                        "revenue_month": "2025-01", "cutoff_at": cutoff, "selection_rank": 1}
-    write_rows(store, "deal_deliveries", [d("a", "s1", "B1", 10), d("b", "s2", "B1", 10), d("c", "s1", "B2", 30)],
-               DELIVERY_SCHEMA)
-    write_rows(store, "delivered_batches", [batch_row("D1", "B1", cutoff, 1000), batch_row("D1", "B2", cutoff, 600)],
-               DELIVERED_BATCH_SCHEMA)
+    d = lambda clip, sub, batch, secs: {
+        "deal_id": "D1",
+        "batch_id": batch,
+        "clip_id": clip,
+        "subscriber_id": sub,
+        "tier": "hd",
+        "billable_seconds": secs,
+        "tier_price_cents": None,
+        "revenue_month": "2025-01",
+        "cutoff_at": cutoff,
+        "selection_rank": 1,
+    }
+    write_rows(
+        store,
+        "deal_deliveries",
+        [d("a", "s1", "B1", 10), d("b", "s2", "B1", 10), d("c", "s1", "B2", 30)],
+        DELIVERY_SCHEMA,
+    )
+    write_rows(
+        store,
+        "delivered_batches",
+        [batch_row("D1", "B1", cutoff, 1000), batch_row("D1", "B2", cutoff, 600)],
+        DELIVERED_BATCH_SCHEMA,
+    )
     run_upstream(store)
-    rows = {r["subscriber_id"]: r for r in run_sql_model(store, "revenue_share_statements", **month_vars("2025-01")).to_pylist()}
+    rows = {
+        r["subscriber_id"]: r
+        for r in run_sql_model(store, "revenue_share_statements", **month_vars("2025-01")).to_pylist()
+    }
     assert (rows["s1"]["earned_cents"], rows["s1"]["clips_licensed"], rows["s1"]["billable_seconds"]) == (550, 2, 40)
     assert (rows["s2"]["earned_cents"], rows["s2"]["clips_licensed"], rows["s2"]["billable_seconds"]) == (250, 1, 10)
     # month total: pools 500 + 300 = 800 == allocations 250 + 250 + 300 == earned 550 + 250
@@ -218,21 +319,56 @@ def test_batches_before_the_first_partition_land_in_the_first_statement_month(st
     """Contract §1: anything dated before GOPRO_START_DATE belongs to the first partition,
     so a batch whose revenue month (R10) precedes the first statement month is earned in
     that first month, not dropped."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from conftest import month_vars, run_sql_model, write_rows
-    from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
 
-    cut = datetime(2024, 12, 31, 12, 0, tzinfo=timezone.utc)
-    write_rows(store, "deal_deliveries", [dict(
-        deal_id="D0", batch_id="B0", clip_id="c1", subscriber_id="s1", tier="hd", billable_seconds=600,
-        tier_price_cents=200, revenue_month="2024-12", cutoff_at=cut, selection_rank=1)], DELIVERY_SCHEMA)
-    write_rows(store, "delivered_batches", [dict(
-        deal_id="D0", batch_id="B0", buyer_id="acme", pricing_model="per_minute", cutoff_at=cut,
-        revenue_month="2024-12", max_minutes=None, fee_cents=None, clips=1, billable_seconds=600, candidates=1,
-        input_versions="{}")], DELIVERED_BATCH_SCHEMA)
-    run_sql_model(store, "batch_revenue")              # 600 s * 200 c/min / 60 = 2000; pool 1000
+    from gopro_assets.domain.licensing.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
+
+    cut = datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
+    write_rows(
+        store,
+        "deal_deliveries",
+        [
+            dict(
+                deal_id="D0",
+                batch_id="B0",
+                clip_id="c1",
+                subscriber_id="s1",
+                tier="hd",
+                billable_seconds=600,
+                tier_price_cents=200,
+                revenue_month="2024-12",
+                cutoff_at=cut,
+                selection_rank=1,
+            )
+        ],
+        DELIVERY_SCHEMA,
+    )
+    write_rows(
+        store,
+        "delivered_batches",
+        [
+            dict(
+                deal_id="D0",
+                batch_id="B0",
+                buyer_id="acme",
+                pricing_model="per_minute",
+                cutoff_at=cut,
+                revenue_month="2024-12",
+                max_minutes=None,
+                fee_cents=None,
+                clips=1,
+                billable_seconds=600,
+                candidates=1,
+                input_versions="{}",
+            )
+        ],
+        DELIVERED_BATCH_SCHEMA,
+    )
+    run_sql_model(store, "batch_revenue")  # 600 s * 200 c/min / 60 = 2000; pool 1000
     run_sql_model(store, "revenue_share_allocations")  # s1 gets the whole pool: 1000
     rows = run_sql_model(store, "revenue_share_statements", first_month="2025-01", **month_vars("2025-01")).to_pylist()
     assert [(r["statement_month"], r["subscriber_id"], r["earned_cents"], r["payable_cents"]) for r in rows] == [
-        ("2025-01", "s1", 1000, 1000)]
+        ("2025-01", "s1", 1000, 1000)
+    ]

@@ -1,6 +1,6 @@
 """The same lakehouse on local folders and on S3 (contract §1: every root may be
 ``s3://bucket/prefix``). The S3 runs use a real S3 server on loopback (SeaweedFS, see
-tests/s3_support.py) with enforced credentials: landing zone, lake and exports all live
+gopro_tools/s3_server.py) with enforced credentials: landing zone, lake and exports all live
 in the bucket, the landing files are uploaded there first, the probe reads the MP4s
 from S3 in its spawned workers, and the hand-computed cents of tests/test_pipeline.py
 must come out the same."""
@@ -13,16 +13,16 @@ from datetime import date
 import dagster as dg
 import pyarrow as pa
 import pytest
-
-from gopro_assets import automation
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.probe import probe_many
-from gopro_assets.lib.storage import FileRoot
-from gopro_assets.maintenance.lake import lake_tables
-from gopro_assets.resources import LakehouseResource
-from gopro_assets.s3 import list_objects
 from test_pipeline import build_landing, run
 from test_pipeline import test_landing_to_statement_matches_hand_computed_cents as assert_hand_computed_cents
+
+from gopro_assets.defs.operations import automation
+from gopro_assets.defs.operations.maintenance import lake_tables
+from gopro_assets.domain.footage.probe import probe_many
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.lake.storage import FileRoot
+from gopro_assets.shared.resources import LakehouseResource
+from gopro_assets.shared.s3 import list_objects
 
 SCHEMA = pa.schema([("k", pa.string()), ("day", pa.string()), ("v", pa.int64())])
 
@@ -35,8 +35,10 @@ def lakehouse_on(storage_root, tmp_path) -> LakehouseResource:
 
 
 def snapshot(store: DeltaStore, client) -> dict:
-    return {t: sorted(json.dumps(r, sort_keys=True, default=str) for r in store.read(t).to_pylist())
-            for t in lake_tables(store.root, client)}
+    return {
+        t: sorted(json.dumps(r, sort_keys=True, default=str) for r in store.read(t).to_pylist())
+        for t in lake_tables(store.root, client)
+    }
 
 
 @pytest.mark.integration
@@ -71,7 +73,9 @@ def test_landing_to_statements_on_each_backend(storage_root, tmp_path):
 def test_delta_store_writes_on_each_backend(storage_root):
     store = DeltaStore(storage_root.uri("lake"))
     rows = [{"k": "a", "day": "d1", "v": 1}, {"k": "b", "day": "d1", "v": 2}, {"k": "c", "day": "d2", "v": 3}]
-    assert store.replace_where("t", pa.Table.from_pylist(rows, schema=SCHEMA), "day IN ('d1', 'd2')", partition_by=["day"])
+    assert store.replace_where(
+        "t", pa.Table.from_pylist(rows, schema=SCHEMA), "day IN ('d1', 'd2')", partition_by=["day"]
+    )
     # version 0 creates the table empty (no racing first writers can double rows), 1 holds them
     assert store.version("t") == 1 and store.table("t").metadata().partition_columns == ["day"]
     assert store.read("t", version=0).num_rows == 0
@@ -107,7 +111,8 @@ def test_probe_reads_mp4s_from_s3_in_spawned_workers(s3_env, tmp_path):
     """The probe's worker processes (spawn) get the credentials from the environment
     and read only headers and samples of each object, not the whole file."""
     from conftest import encode_mp4
-    from s3_support import new_prefix
+
+    from gopro_tools.s3_server import new_prefix
 
     src = tmp_path / "src"
     encode_mp4(src / "footage/a/big.mp4", width=1280, height=720, fps=2, seconds=20, shade=3)
@@ -119,7 +124,9 @@ def test_probe_reads_mp4s_from_s3_in_spawned_workers(s3_env, tmp_path):
     root = f"s3://{s3_env.bucket}/{new_prefix()}"
     assert s3_env.upload_tree(src, root) == 3
 
-    big, small, empty, missing = probe_many(root, ["a/big.mp4", "a/small.mp4", "a/empty.mp4", "a/none.mp4"], max_workers=2)
+    big, small, empty, missing = probe_many(
+        root, ["a/big.mp4", "a/small.mp4", "a/empty.mp4", "a/none.mp4"], max_workers=2
+    )
     assert big.ok and (big.width, big.height, round(big.duration_s)) == (1280, 720, 20), big
     assert small.ok and (small.width, small.height) == (64, 36), small
     assert big.size_bytes == (src / "footage/a/big.mp4").stat().st_size
@@ -135,17 +142,18 @@ def test_probe_reads_mp4s_from_s3_in_spawned_workers(s3_env, tmp_path):
 def test_landing_sensor_sees_s3_keys(s3_env, tmp_path):
     """landing_sensor lists the s3:// landing zone: a run request for new files, a skip
     when nothing changed, and a new request when a file lands in the bucket."""
-    from s3_support import new_prefix
+    from gopro_tools.s3_server import new_prefix
 
     build_landing(tmp_path / "landing")
     root = f"s3://{s3_env.bucket}/{new_prefix()}/landing"
-    # The upload command (python -m gopro_assets.s3 upload) with the code location's S3Resource.
-    from gopro_assets.s3 import main as s3_cli
+    # The upload command (python -m gopro_assets.shared.s3 upload) with the code location's S3Resource.
+    from gopro_assets.shared.s3 import main as s3_cli
 
     assert s3_cli(["upload", str(tmp_path / "landing"), root]) == 0
     lakehouse = LakehouseResource(landing=root, lake=f"{root}-lake", exports=f"{root}-exports")
 
     with dg.instance_for_test() as instance:
+
         def tick(cursor):
             with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lakehouse": lakehouse}) as ctx:
                 return automation.landing_sensor(ctx)
@@ -156,9 +164,12 @@ def test_landing_sensor_sees_s3_keys(s3_env, tmp_path):
         assert isinstance(tick(first.cursor), dg.SkipReason)
 
         client = s3_env.client()
-        bucket, _, prefix = root[len("s3://"):].partition("/")
-        client.put_object(Bucket=bucket, Key=f"{prefix}/payouts/2025-02.csv",
-                          Body=b"payout_id,subscriber_id,statement_month,amount_cents,paid_at\n")
+        bucket, _, prefix = root[len("s3://") :].partition("/")
+        client.put_object(
+            Bucket=bucket,
+            Key=f"{prefix}/payouts/2025-02.csv",
+            Body=b"payout_id,subscriber_id,statement_month,amount_cents,paid_at\n",
+        )
         client.put_object(Bucket=bucket, Key=f"{prefix}/footage/s9/new.MP4", Body=b"not watched")
         third = tick(first.cursor)
         assert len(third.run_requests) == 1 and third.cursor != first.cursor
@@ -168,22 +179,26 @@ def test_landing_sensor_sees_s3_keys(s3_env, tmp_path):
 def test_lake_maintenance_job_compacts_every_table_on_each_backend(storage_root):
     """lake_maintenance_job finds the lake's Delta tables (on S3 through the S3Resource's
     listing) and compacts them; the rows are unchanged."""
-    from gopro_assets.maintenance import lake_maintenance_job
-    from gopro_assets.s3 import s3_resource_from_env
+    from gopro_assets.defs.operations.maintenance import lake_maintenance_job
+    from gopro_assets.shared.s3 import s3_resource_from_env
 
     store = DeltaStore(storage_root.uri("lake"))
     for table in ("alpha", "beta"):
         for day in ("d1", "d2", "d3"):
             store.append(table, pa.Table.from_pylist([{"k": f"{table}-{day}", "day": day, "v": 1}], schema=SCHEMA))
     before = {t: sorted(r["k"] for r in store.read(t).to_pylist()) for t in ("alpha", "beta")}
-    lakehouse = LakehouseResource(landing=storage_root.uri("landing"), lake=storage_root.uri("lake"),
-                                  exports=storage_root.uri("exports"))
-    job = dg.Definitions(jobs=[lake_maintenance_job],
-                         resources={"lakehouse": lakehouse, "s3": s3_resource_from_env()}).resolve_job_def(lake_maintenance_job.name)
+    lakehouse = LakehouseResource(
+        landing=storage_root.uri("landing"), lake=storage_root.uri("lake"), exports=storage_root.uri("exports")
+    )
+    job = dg.Definitions(
+        jobs=[lake_maintenance_job], resources={"lakehouse": lakehouse, "s3": s3_resource_from_env()}
+    ).resolve_job_def(lake_maintenance_job.name)
     # delivered_batches pins alpha at version 1, its first rows (version 0 created it
     # empty), as the R12 audit check reads it back.
     store.overwrite("delivered_batches", pa.Table.from_pylist([{"input_versions": json.dumps({"alpha": 1})}]))
-    result = job.execute_in_process(run_config={"ops": {"optimize_and_vacuum_lake": {"config": {"retention_hours": 0}}}})
+    result = job.execute_in_process(
+        run_config={"ops": {"optimize_and_vacuum_lake": {"config": {"retention_hours": 0}}}}
+    )
     assert result.success
     summary = result.output_for_node("optimize_and_vacuum_lake")
     assert set(summary) == {"alpha", "beta", "delivered_batches"}

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
 from test_automation import build_tiny_landing, defs_on, lakehouse_at
 
 pytestmark = pytest.mark.browser
@@ -32,11 +31,27 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 # shared/FIELD_NOTES.md: the headless flags that work on these machines
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--window-size=1600,1000", "--remote-debugging-port=0"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1600,1000",
+    "--remote-debugging-port=0",
+]
 GROUPS = ["ingestion", "footage", "consent", "licensing", "finance", "valuation"]
-MAIN_ASSETS = ["footage_inventory", "deal_deliveries", "batch_revenue", "revenue_share_statements", "payout_reconciliation"]
+MAIN_ASSETS = [
+    "footage_inventory",
+    "deal_deliveries",
+    "batch_revenue",
+    "revenue_share_statements",
+    "payout_reconciliation",
+]
 SERVER_TIMEOUT_S = 150  # cold start is about 20 s alone; the shared CI cores can be much slower
 PAGE_TIMEOUT_S = 60
 
@@ -48,8 +63,9 @@ def free_port() -> int:
 
 
 def graphql(base: str, query: str) -> dict:
-    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -84,8 +100,11 @@ class Browser:
     def __init__(self, profile: Path):
         from websockets.sync.client import connect
 
-        self.process = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.exists() and len(port_file.read_text().split()) >= 2):
@@ -174,7 +193,9 @@ def show_whole_graph(browser: "Browser") -> None:
     height = max(ih, int(gh * scale * 1.05) + (ih - vh) + 1)
     browser.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
     time.sleep(0.5)  # let the viewport observe its new size
-    browser.evaluate("document.querySelector('[data-svg-viewport]').dispatchEvent(new MouseEvent('dblclick', {bubbles: true}))")
+    browser.evaluate(
+        "document.querySelector('[data-svg-viewport]').dispatchEvent(new MouseEvent('dblclick', {bubbles: true}))"
+    )
 
 
 def lineage_query() -> str:
@@ -199,28 +220,44 @@ def lake_and_home(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        result = defs_on(lakehouse).resolve_job_def("ingestion_job").execute_in_process(
-            instance=instance, raise_on_error=False)
+        result = (
+            defs_on(lakehouse)
+            .resolve_job_def("ingestion_job")
+            .execute_in_process(instance=instance, raise_on_error=False)
+        )
     assert result.success
     return Path(lakehouse.landing), Path(lakehouse.lake), home
 
 
 def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`, as root). "
-                    "scripts/test.sh does this by itself when it runs as root on a machine with apt-get.")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`, as root). "
+            "scripts/test.sh does this by itself when it runs as root on a machine with apt-get."
+        )
     landing, lake, home = lake_and_home
     started = time.monotonic()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1",
-           "GOPRO_LANDING": str(landing), "GOPRO_LAKE": str(lake), "GOPRO_EXPORTS": str(tmp_path / "exports")}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "GOPRO_LANDING": str(landing),
+        "GOPRO_LAKE": str(lake),
+        "GOPRO_EXPORTS": str(tmp_path / "exports"),
+    }
     log = tmp_path / "webserver.log"
     webserver = shutil.which("dagster-webserver", path=str(Path(sys.executable).parent))
     with open(log, "w") as log_file:
         # signals at their defaults (FIELD_NOTES): SIGINT stops it cleanly
-        server = subprocess.Popen([webserver, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                                  cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [webserver, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     browser = None
     try:
         wait_for_code_location(base, server, log)
@@ -255,10 +292,14 @@ def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
         browser.wait_for(page_text_has(["selection_rank", "tier_price_cents", "assets.py"]), "deal_deliveries' columns")
         # the schedules and the sensor are registered (docs/AUTOMATION.md)
         browser.open(f"{base}/automation")
-        browser.wait_for(page_text_has(["nightly_schedule", "monthly_close_schedule", "landing_sensor"]),
-                         "the schedules and the sensor on the Automation page")
-        print(f"\nwebserver ready in {ready:.1f}s, whole UI test {time.monotonic() - started:.1f}s; "
-              f"screenshots in {tmp_path}")
+        browser.wait_for(
+            page_text_has(["nightly_schedule", "monthly_close_schedule", "landing_sensor"]),
+            "the schedules and the sensor on the Automation page",
+        )
+        print(
+            f"\nwebserver ready in {ready:.1f}s, whole UI test {time.monotonic() - started:.1f}s; "
+            f"screenshots in {tmp_path}"
+        )
     finally:
         if browser is not None:
             browser.close()
@@ -269,6 +310,9 @@ def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
             server.kill()
             server.wait(10)
     # the code location loads without a warning or an error in the server's log
-    noisy = [line for line in log.read_text().splitlines()
-             if any(word in line for word in ("Warning", "WARNING", "ERROR", "Error", "Traceback"))]
+    noisy = [
+        line
+        for line in log.read_text().splitlines()
+        if any(word in line for word in ("Warning", "WARNING", "ERROR", "Error", "Traceback"))
+    ]
     assert not noisy, "\n".join(noisy)

@@ -16,7 +16,7 @@ import os
 import random
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -24,25 +24,36 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.feather as feather
 import pytest
-
 from conftest import run_sql_model
+
 from gopro_assets.definitions import defs
-from gopro_assets.lib import landing
-from gopro_assets.lib import valuation as val
-from gopro_assets.lib.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
-from gopro_assets.lib.delta_store import DeltaStore
-from gopro_assets.lib.inventory import INVENTORY_SCHEMA, tier
-from gopro_assets.lib.pipeline import run_sql
-from gopro_assets.lib.sql_runner import connect, fetch_arrow
-from gopro_assets.partitions import THROUGH_TAG
-from gopro_assets.resources import LakehouseResource
+from gopro_assets.domain.footage.inventory import INVENTORY_SCHEMA, tier
+from gopro_assets.domain.ingestion import landing
+from gopro_assets.domain.licensing.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
+from gopro_assets.domain.valuation import model as val
+from gopro_assets.lake.delta_store import DeltaStore
+from gopro_assets.shared.partitions import THROUGH_TAG
+from gopro_assets.shared.resources import LakehouseResource
+from gopro_assets.sql_engine.runner import connect, fetch_arrow
+from gopro_tools.pipeline import run_sql
 
 ROOT = Path(__file__).resolve().parents[1]
-UTC = timezone.utc
+UTC = UTC
 THROUGH = date(2025, 7, 31)
-AS_OF = {"as_of": "2025-08-01T00:00:00+00:00", "share_rate_num": 1, "share_rate_den": 2,
-         "min_payout_cents": 1000, "review_days": 7}
-VALUATION_ASSETS = ["int_clip_features", "int_delivery_prices", "clip_value_model", "clip_valuations", "library_valuation"]
+AS_OF = {
+    "as_of": "2025-08-01T00:00:00+00:00",
+    "share_rate_num": 1,
+    "share_rate_den": 2,
+    "min_payout_cents": 1000,
+    "review_days": 7,
+}
+VALUATION_ASSETS = [
+    "int_clip_features",
+    "int_delivery_prices",
+    "clip_value_model",
+    "clip_valuations",
+    "library_valuation",
+]
 
 # -- the known price structure ------------------------------------------------------
 BASE = {"aerial": 350, "uhd": 250, "hd": 150, "sd": 75}  # cents per minute
@@ -71,12 +82,12 @@ def month_end(month: str) -> datetime:
 
 # Owners by consent situation on the snapshot day (THROUGH): what library_valuation must find.
 OWNER_KINDS = {
-    "elig": "licensable_now",        # US, invited, opted in long ago
+    "elig": "licensable_now",  # US, invited, opted in long ago
     "review": "opted_in_in_review_or_excluded",  # opted in 2 days before the snapshot
-    "silent": "not_opted_in",        # US, invited, never opted in: the upside
-    "quit": "not_opted_in",          # opted in, then out
-    "abroad": "ineligible",          # CA
-    "uninvited": "ineligible",       # US, never invited (sends an opt-in anyway)
+    "silent": "not_opted_in",  # US, invited, never opted in: the upside
+    "quit": "not_opted_in",  # opted in, then out
+    "abroad": "ineligible",  # CA
+    "uninvited": "ineligible",  # US, never invited (sends an opt-in anyway)
 }
 
 
@@ -91,20 +102,49 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
             owners.append(sid)
             subscribed = t0 + timedelta(days=rng.randint(0, 20))
             invited = None if kind == "uninvited" else subscribed + timedelta(days=1)
-            subs.append({"subscriber_id": sid, "email": f"{sid}@example.com", "country": "CA" if kind == "abroad" else "US",
-                         "subscribed_at": subscribed, "cancelled_at": None, "invited_at": invited,
-                         "_source_path": "synthetic", "_source_line": len(subs) + 1})
-            when = {"elig": subscribed + timedelta(days=3), "quit": subscribed + timedelta(days=3),
-                    "abroad": subscribed + timedelta(days=3), "uninvited": subscribed + timedelta(days=3),
-                    "review": datetime(2025, 7, 29, 12, tzinfo=UTC)}.get(kind)
+            subs.append(
+                {
+                    "subscriber_id": sid,
+                    "email": f"{sid}@example.com",
+                    "country": "CA" if kind == "abroad" else "US",
+                    "subscribed_at": subscribed,
+                    "cancelled_at": None,
+                    "invited_at": invited,
+                    "_source_path": "synthetic",
+                    "_source_line": len(subs) + 1,
+                }
+            )
+            when = {
+                "elig": subscribed + timedelta(days=3),
+                "quit": subscribed + timedelta(days=3),
+                "abroad": subscribed + timedelta(days=3),
+                "uninvited": subscribed + timedelta(days=3),
+                "review": datetime(2025, 7, 29, 12, tzinfo=UTC),
+            }.get(kind)
             if when:
-                consent.append({"event_id": f"ce-{len(consent) + 1:04d}", "subscriber_id": sid, "event_at": when,
-                                "action": "opt_in", "excluded_buyers": [], "_source_path": "synthetic",
-                                "_source_line": len(consent) + 1})
+                consent.append(
+                    {
+                        "event_id": f"ce-{len(consent) + 1:04d}",
+                        "subscriber_id": sid,
+                        "event_at": when,
+                        "action": "opt_in",
+                        "excluded_buyers": [],
+                        "_source_path": "synthetic",
+                        "_source_line": len(consent) + 1,
+                    }
+                )
             if kind == "quit":
-                consent.append({"event_id": f"ce-{len(consent) + 1:04d}", "subscriber_id": sid,
-                                "event_at": datetime(2025, 5, 1, tzinfo=UTC), "action": "opt_out", "excluded_buyers": [],
-                                "_source_path": "synthetic", "_source_line": len(consent) + 1})
+                consent.append(
+                    {
+                        "event_id": f"ce-{len(consent) + 1:04d}",
+                        "subscriber_id": sid,
+                        "event_at": datetime(2025, 5, 1, tzinfo=UTC),
+                        "action": "opt_out",
+                        "excluded_buyers": [],
+                        "_source_path": "synthetic",
+                        "_source_line": len(consent) + 1,
+                    }
+                )
     clips, expected_state = [], {}
     for i in range(n_clips):
         owner = owners[i % len(owners)]
@@ -114,26 +154,56 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
         duration = round(rng.uniform(5, 60), 2)
         uploaded = datetime(2025, 1, 2, tzinfo=UTC) + timedelta(hours=rng.randint(0, 24 * 150))
         clip_id = f"clip-{i:05d}"
-        clips.append({
-            "clip_id": clip_id, "subscriber_id": owner, "object_key": f"{owner}/GH01{i:04d}.MP4", "uploaded_at": uploaded,
-            "published": rng.random() < 0.35, "activity": rng.choice(ACTIVITIES), "mount": mount,
-            "duration_s": duration, "billable_seconds": math.floor(duration), "width": w, "height": h,
-            "short_side_px": min(w, h), "fps": float(rng.choice([24, 25, 30, 60, 120])), "codec": "h264",
-            "bit_rate": 8_000_000, "size_bytes": 1000 + i, "fingerprint": f"fp-{i:05d}",
-            "tier": tier(mount, min(w, h)), "is_duplicate": False, "duplicate_of": None,
-            "upload_day": uploaded.date(),
-        })
+        clips.append(
+            {
+                "clip_id": clip_id,
+                "subscriber_id": owner,
+                "object_key": f"{owner}/GH01{i:04d}.MP4",
+                "uploaded_at": uploaded,
+                "published": rng.random() < 0.35,
+                "activity": rng.choice(ACTIVITIES),
+                "mount": mount,
+                "duration_s": duration,
+                "billable_seconds": math.floor(duration),
+                "width": w,
+                "height": h,
+                "short_side_px": min(w, h),
+                "fps": float(rng.choice([24, 25, 30, 60, 120])),
+                "codec": "h264",
+                "bit_rate": 8_000_000,
+                "size_bytes": 1000 + i,
+                "fingerprint": f"fp-{i:05d}",
+                "tier": tier(mount, min(w, h)),
+                "is_duplicate": False,
+                "duplicate_of": None,
+                "upload_day": uploaded.date(),
+            }
+        )
         expected_state[clip_id] = OWNER_KINDS[owner.split("-")[0]]
     # one byte-identical re-upload (R4) and one clip its eligible owner excluded (R1b)
-    dup = dict(clips[0], clip_id="clip-dup", object_key="elig-0/copy.MP4", is_duplicate=True, duplicate_of=clips[0]["clip_id"],
-               uploaded_at=clips[0]["uploaded_at"] + timedelta(days=1))
+    dup = dict(
+        clips[0],
+        clip_id="clip-dup",
+        object_key="elig-0/copy.MP4",
+        is_duplicate=True,
+        duplicate_of=clips[0]["clip_id"],
+        uploaded_at=clips[0]["uploaded_at"] + timedelta(days=1),
+    )
     clips.append(dup)
     expected_state["clip-dup"] = "duplicate"
     excluded = next(c for c in clips if c["subscriber_id"] == "elig-1")
     expected_state[excluded["clip_id"]] = "opted_in_in_review_or_excluded"
-    exclusions = [{"event_id": "cx-0001", "subscriber_id": "elig-1", "clip_id": excluded["clip_id"],
-                   "event_at": datetime(2025, 7, 1, tzinfo=UTC), "action": "exclude", "_source_path": "synthetic",
-                   "_source_line": 1}]
+    exclusions = [
+        {
+            "event_id": "cx-0001",
+            "subscriber_id": "elig-1",
+            "clip_id": excluded["clip_id"],
+            "event_at": datetime(2025, 7, 1, tzinfo=UTC),
+            "action": "exclude",
+            "_source_path": "synthetic",
+            "_source_line": 1,
+        }
+    ]
 
     # deliveries: most clips sell once in a month after their upload; one flat-fee batch a month
     deliveries, batches = [], []
@@ -152,19 +222,44 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
         for deal, pricing, chosen in [("D-PM", "per_minute", per_minute), ("D-FF", "flat_fee", flat)]:
             fee = None
             if pricing == "flat_fee":  # the fee is what the clips are worth: its spread is their weighted mean
-                fee = round(sum(true_price(c["tier"], c["activity"], c["published"]) * c["billable_seconds"] / 60
-                                for c in chosen))
+                fee = round(
+                    sum(
+                        true_price(c["tier"], c["activity"], c["published"]) * c["billable_seconds"] / 60
+                        for c in chosen
+                    )
+                )
             for rank, c in enumerate(chosen, 1):
                 price = true_price(c["tier"], c["activity"], c["published"]) * math.exp(rng.gauss(0, NOISE))
-                deliveries.append({"deal_id": deal, "batch_id": f"B-{month}", "clip_id": c["clip_id"],
-                                   "subscriber_id": c["subscriber_id"], "tier": c["tier"],
-                                   "billable_seconds": c["billable_seconds"],
-                                   "tier_price_cents": round(price) if pricing == "per_minute" else None,
-                                   "revenue_month": month, "cutoff_at": cutoff, "selection_rank": rank})
-            batches.append({"deal_id": deal, "batch_id": f"B-{month}", "buyer_id": "acme-ai" if deal == "D-PM" else "northwind",
-                            "pricing_model": pricing, "cutoff_at": cutoff, "revenue_month": month, "max_minutes": None,
-                            "fee_cents": fee, "clips": len(chosen), "billable_seconds": sum(c["billable_seconds"] for c in chosen),
-                            "candidates": len(chosen), "input_versions": "{}"})
+                deliveries.append(
+                    {
+                        "deal_id": deal,
+                        "batch_id": f"B-{month}",
+                        "clip_id": c["clip_id"],
+                        "subscriber_id": c["subscriber_id"],
+                        "tier": c["tier"],
+                        "billable_seconds": c["billable_seconds"],
+                        "tier_price_cents": round(price) if pricing == "per_minute" else None,
+                        "revenue_month": month,
+                        "cutoff_at": cutoff,
+                        "selection_rank": rank,
+                    }
+                )
+            batches.append(
+                {
+                    "deal_id": deal,
+                    "batch_id": f"B-{month}",
+                    "buyer_id": "acme-ai" if deal == "D-PM" else "northwind",
+                    "pricing_model": pricing,
+                    "cutoff_at": cutoff,
+                    "revenue_month": month,
+                    "max_minutes": None,
+                    "fee_cents": fee,
+                    "clips": len(chosen),
+                    "billable_seconds": sum(c["billable_seconds"] for c in chosen),
+                    "candidates": len(chosen),
+                    "input_versions": "{}",
+                }
+            )
 
     store.overwrite("subscribers", pa.Table.from_pylist(subs, schema=landing.SUBSCRIBERS_SCHEMA))
     store.overwrite("consent_events", pa.Table.from_pylist(consent, schema=landing.CONSENT_EVENTS_SCHEMA))
@@ -214,8 +309,17 @@ def test_model_beats_tier_mean_baseline_on_known_structure(trained):
 
 
 def probe(**overrides) -> pa.Table:
-    clip = {"tier": "hd", "activity": "hike", "mount": "helmet", "short_side_px": 1080, "fps": 30.0, "duration_s": 20.0,
-            "published": False, "is_vertical": False, "owner_tenure_days": 30} | overrides
+    clip = {
+        "tier": "hd",
+        "activity": "hike",
+        "mount": "helmet",
+        "short_side_px": 1080,
+        "fps": 30.0,
+        "duration_s": 20.0,
+        "published": False,
+        "is_vertical": False,
+        "owner_tenure_days": 30,
+    } | overrides
     return pa.Table.from_pylist([clip])
 
 
@@ -226,8 +330,12 @@ def test_model_recovers_the_premiums(trained):
     targeted = price(activity="surf") / price(activity="hike")
     assert unpublished == pytest.approx(UNPUBLISHED_PREMIUM, abs=0.06)
     assert targeted == pytest.approx(ACTIVITY_PREMIUM, abs=0.06)
-    tiers = [price(tier="aerial", mount="drone", short_side_px=2160), price(tier="uhd", short_side_px=2160),
-             price(tier="hd"), price(tier="sd", short_side_px=720)]
+    tiers = [
+        price(tier="aerial", mount="drone", short_side_px=2160),
+        price(tier="uhd", short_side_px=2160),
+        price(tier="hd"),
+        price(tier="sd", short_side_px=720),
+    ]
     assert tiers == sorted(tiers, reverse=True), tiers
     for got, t in zip(tiers, ["aerial", "uhd", "hd", "sd"]):
         assert got == pytest.approx(true_price(t, "hike", False), rel=0.12), t
@@ -285,7 +393,7 @@ def test_too_little_history_serves_the_baseline(synthetic):
 HASH_SCRIPT = """
 import sys
 import pyarrow.feather as feather
-from gopro_assets.lib import valuation
+from gopro_assets.domain.valuation import model as valuation
 print(valuation.train(feather.read_table(sys.argv[1])).sha256)
 """
 
@@ -294,12 +402,14 @@ def test_same_data_gives_the_same_model_bytes_and_valuations(synthetic, trained,
     store, _, rows = synthetic
     first, second = trained, val.train(rows)
     assert first.blob == second.blob and first.sha256 == second.sha256 and first.version == second.version
-    assert first.version.startswith("2025-07-") and first.sha256.startswith(first.version[len("2025-07-"):])
+    assert first.version.startswith("2025-07-") and first.sha256.startswith(first.version[len("2025-07-") :])
     # in a fresh interpreter with another hash seed too
     path = tmp_path / "rows.arrow"
     feather.write_feather(rows, str(path))
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    out = subprocess.run([sys.executable, "-c", HASH_SCRIPT, str(path)], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", HASH_SCRIPT, str(path)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == first.sha256
     # saved through the storage layer: same path, same bytes, same hash; valuations identical
@@ -335,11 +445,19 @@ def materialized(tmp_path_factory):
     info = synthetic_lake(store)
     lakehouse = LakehouseResource(landing=str(base / "landing"), lake=str(base / "lake"), exports=str(base / "exports"))
     with dg.instance_for_test() as instance:
-        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=VALUATION_ASSETS, instance=instance,
-                                resources={"lakehouse": lakehouse}, tags={THROUGH_TAG: THROUGH.isoformat()},
-                                raise_on_error=False)
-        checks = {e.event_specific_data.asset_check_key.name: e.event_specific_data
-                  for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            selection=VALUATION_ASSETS,
+            instance=instance,
+            resources={"lakehouse": lakehouse},
+            tags={THROUGH_TAG: THROUGH.isoformat()},
+            raise_on_error=False,
+        )
+        checks = {
+            e.event_specific_data.asset_check_key.name: e.event_specific_data
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        }
     return store, info, result, checks
 
 
@@ -362,8 +480,13 @@ def test_assets_materialize_and_record_the_backtest(materialized):
     assert val.sha256_bytes(artefact.read_bytes()) == meta["artefact_sha256"]
     # the rows Dagster trained on are the ones the library function sees: same model
     assert val.train(training_rows(store)).sha256 == meta["artefact_sha256"]
-    for name in ("every_inventory_clip_valued", "valuations_finite_and_consistent", "model_beats_baseline_in_backtest",
-                 "one_row_per_inventory_clip", "every_valued_clip_counted_once"):
+    for name in (
+        "every_inventory_clip_valued",
+        "valuations_finite_and_consistent",
+        "model_beats_baseline_in_backtest",
+        "one_row_per_inventory_clip",
+        "every_valued_clip_counted_once",
+    ):
         assert checks[name].passed, name
     valuations = {r["clip_id"]: r for r in store.read("clip_valuations").to_pylist()}
     assert set(valuations) == set(info["clips"])
@@ -394,8 +517,8 @@ def test_library_valuation_states_and_opt_in_upside(materialized):
 
 
 def test_valuation_section_in_the_finance_report(materialized):
-    from gopro_assets.lib.exports import connect_lake
-    from gopro_assets.lib.report import SECTIONS, build_report, required_tables
+    from gopro_assets.domain.finance.exports import connect_lake
+    from gopro_assets.domain.finance.report import SECTIONS, build_report, required_tables
 
     store, _, _, _ = materialized
     assert "library_valuation" in required_tables()
@@ -411,9 +534,15 @@ def _kernel(tmp_path: Path) -> tuple[str, dict]:
     """A kernelspec running this very interpreter, so the notebook sees this venv."""
     spec_dir = tmp_path / "jupyter" / "kernels" / "valuation-test"
     spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "valuation test", "language": "python"}))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "valuation test",
+                "language": "python",
+            }
+        )
+    )
     return "valuation-test", {"JUPYTER_PATH": str(tmp_path / "jupyter")}
 
 
@@ -443,8 +572,8 @@ def test_notebook_runs_on_the_lake(materialized, tmp_path, monkeypatch):
 def test_run_all_values_every_clip_of_a_demo_lake(tmp_path):
     """gopro-lake's own path on a small generated demo: ingest, probe, deliver, revenue,
     then the valuation stage of lib.pipeline.run_all."""
-    from gopro_assets.lib.demo import generate_demo
-    from gopro_assets.lib.pipeline import run_all
+    from gopro_tools.demo_landing import generate_demo
+    from gopro_tools.pipeline import run_all
 
     generate_demo(tmp_path / "landing", subscribers=12, clips=24, seed=3)
     store = DeltaStore(str(tmp_path / "lake"))

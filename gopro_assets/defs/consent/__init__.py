@@ -1,0 +1,1 @@
+"""Consent: timelines and point-in-time snapshots (R1, R1b), SQL models."""

@@ -1,0 +1,1 @@
+"""Finance: revenue, pool, allocations, statements, reconciliation, exports, monthly close."""

@@ -1,0 +1,1 @@
+"""Footage: probe and inventory (daily partitions), duplicates, the fingerprint index."""

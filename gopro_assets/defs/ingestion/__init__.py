@@ -1,0 +1,1 @@
+"""Ingestion: landing files into Delta tables, quarantine with reasons, the landing sensor."""

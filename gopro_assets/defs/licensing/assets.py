@@ -1,0 +1,95 @@
+"""deal_deliveries: each due batch's manifest, chosen once (R5, R6) and then frozen (R12)."""
+
+import dagster as dg
+
+from gopro_assets.domain.licensing import deliveries as lib
+from gopro_assets.shared.concurrency import LAKE_WRITER_POOL
+from gopro_assets.shared.metadata import column_schema, table_metadata
+from gopro_assets.shared.partitions import as_of
+from gopro_assets.shared.resources import LakehouseResource
+
+DELIVERY_DOCS = {
+    "deal_id": "Deal of the batch.",
+    "batch_id": "Batch the clip was delivered in.",
+    "clip_id": "Delivered clip (once per deal, R5).",
+    "subscriber_id": "Owner of the clip, paid from the batch's pool (R9).",
+    "tier": "Tier at delivery (R3).",
+    "billable_seconds": "floor(duration) at delivery (R2).",
+    "tier_price_cents": "Deal price per minute for the tier (per_minute deals; null for flat_fee).",
+    "revenue_month": "UTC month of the batch cutoff (R10).",
+    "selection_rank": "1-based position of the clip among the batch's licensable clips in R6 order.",
+    "cutoff_at": "Batch cutoff, UTC: eligibility and exclusions are judged at this instant (R5).",
+}
+BATCH_LOG_DOCS = {
+    "deal_id": "Deal of the batch.",
+    "batch_id": "Batch id within the deal.",
+    "buyer_id": "Buyer of the deal (R1 exclusions are per buyer).",
+    "pricing_model": "per_minute or flat_fee (R7).",
+    "cutoff_at": "Batch cutoff, UTC.",
+    "revenue_month": "UTC month of the cutoff, YYYY-MM (R10).",
+    "max_minutes": "Minute cap of the batch; null = no cap (R6).",
+    "fee_cents": "Flat fee of the batch (flat_fee deals), cents.",
+    "clips": "Clips delivered.",
+    "billable_seconds": "Billable seconds delivered.",
+    "candidates": "Licensable clips the selection chose from (R5).",
+    "input_versions": "JSON {table: Delta version} the batch was computed from (time travel for the checks).",
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "deal_deliveries",
+            deps=[*[d for d in lib.INPUTS if d != lib.DELIVERIES]],
+            description=(
+                "The clips delivered in each batch (the manifest sent to the buyer): licensable clips (R5) "
+                "chosen in R6 order under the batch's minute cap. A batch is chosen once, when its cutoff has "
+                "passed, and never changes afterwards (R12)."
+            ),
+            group_name="licensing",
+            owners=["team:data-platform"],
+            kinds={"delta", "duckdb", "python"},
+            metadata={"dagster/column_schema": column_schema(lib.DELIVERY_SCHEMA, DELIVERY_DOCS)},
+        ),
+        dg.AssetSpec(
+            "delivered_batches",
+            deps=["deal_deliveries"],
+            description="The frozen batch log: one row per delivered batch with its terms and the Delta versions it was computed from.",
+            group_name="licensing",
+            owners=["team:data-platform"],
+            kinds={"delta", "python"},
+            metadata={"dagster/column_schema": column_schema(lib.DELIVERED_BATCH_SCHEMA, BATCH_LOG_DOCS)},
+        ),
+    ],
+    pool=LAKE_WRITER_POOL,  # one writer of the frozen batches at a time (gopro_assets/shared/concurrency.py)
+)
+def deal_deliveries(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+    store = lakehouse.store()
+    lib.ensure_tables(store)
+    deals = {d["deal_id"]: d for d in store.read("license_deals").to_pylist()}
+    delivered = []
+    for batch in lib.due_batches(store, as_of(context)):
+        deal = deals.get(batch["deal_id"])
+        if deal is None:
+            continue  # its deal file was quarantined
+        row = lib.deliver_batch(store, batch, deal, lakehouse.review_window_days)
+        if row is None:
+            context.log.info(
+                f"batch {batch['deal_id']}/{batch['batch_id']}: frozen meanwhile by another run, left as it is (R12)"
+            )
+            continue
+        context.log.info(
+            f"batch {row['deal_id']}/{row['batch_id']} (cutoff {row['cutoff_at']:%Y-%m-%d}): "
+            f"{row['clips']} of {row['candidates']} licensable clip(s), {row['billable_seconds']} s"
+        )
+        delivered.append(f"{row['deal_id']}/{row['batch_id']}")
+    yield dg.MaterializeResult(
+        asset_key="deal_deliveries",
+        metadata={
+            **table_metadata(store, "deal_deliveries", DELIVERY_DOCS),
+            "batches_delivered_now": dg.MetadataValue.json(delivered),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="delivered_batches", metadata=table_metadata(store, "delivered_batches", BATCH_LOG_DOCS)
+    )

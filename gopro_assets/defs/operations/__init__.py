@@ -1,0 +1,1 @@
+"""Operations: the nightly schedule, lake maintenance (OPTIMIZE/VACUUM), parallel re-processing."""

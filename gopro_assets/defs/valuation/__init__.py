@@ -1,0 +1,1 @@
+"""Valuation: clip features, the value model, clip and library valuations."""

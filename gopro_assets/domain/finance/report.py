@@ -1,0 +1,360 @@
+"""The month's finance report: one self-contained HTML page with plotly charts.
+
+The page embeds plotly.js inline (it opens offline and from an e-mail attachment) and
+is byte-for-byte reproducible: every chart has a fixed div id, values are int cents (axis
+labels and hover texts in dollars are formatted from cents with integer arithmetic) and
+nothing carries a timestamp.
+
+Extension point: a report is the list :data:`SECTIONS`. A section is a title, a function
+``build(con, month)`` returning a plotly figure, an HTML fragment (str), or None (section
+left out), and the tables it reads. A section whose tables are not in the lake is skipped
+and named at the end of the page. Adding one is one line, e.g. for clip valuations::
+
+    SECTIONS.append(Section("Clip valuations", clip_valuation_section, requires=("clip_valuations",)))
+
+or the decorator ``@report_section("Clip valuations", requires=("clip_valuations",))`` on
+the function. The caller registers the tables of :func:`required_tables` on the
+connection (``exports.connect_lake(store, required_tables())``).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+from gopro_assets.domain.finance.exports import SUMMARY_LABELS, check_month, has_table, month_summary
+from gopro_assets.domain.reporting import dollar_ticks, html_table, usd
+from gopro_assets.domain.valuation.report import valuation_report_section
+
+SectionBuild = Callable[[duckdb.DuckDBPyConnection, str], object]
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    build: SectionBuild
+    requires: tuple[str, ...] = ()
+
+
+SECTIONS: list[Section] = []
+
+
+def report_section(title: str, requires: tuple[str, ...] | list[str] = ()):
+    """Decorator: append ``build`` to :data:`SECTIONS` (in definition order)."""
+
+    def register(build: SectionBuild) -> SectionBuild:
+        SECTIONS.append(Section(title, build, tuple(requires)))
+        return build
+
+    return register
+
+
+def required_tables(sections: list[Section] | None = None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for s in (SECTIONS if sections is None else sections) for t in s.requires))
+
+
+# -- helpers ---------------------------------------------------------------------
+def _rows(con, sql: str, params=None) -> list[tuple]:
+    return con.execute(sql, params or []).fetchall()
+
+
+def _money_axis(fig, max_cents: int, axis: str = "yaxis", title: str = "US dollars") -> None:
+    vals, text = dollar_ticks(max_cents)
+    fig.update_layout(
+        {
+            axis: {
+                "tickmode": "array",
+                "tickvals": vals,
+                "ticktext": text,
+                "title": {"text": title},
+                "range": [0, vals[-1] * 1.05 if vals[-1] else 1],
+            }
+        }
+    )
+
+
+def _figure(**layout):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.update_layout(
+        height=420,
+        margin={"l": 70, "r": 20, "t": 30, "b": 50},
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.15},
+        **layout,
+    )
+    return fig
+
+
+# -- built-in sections -------------------------------------------------------------
+@report_section("Month at a glance", requires=("revenue_share_statements",))
+def summary_section(con, month):
+    s = month_summary(con, month)
+    rows = [[label, usd(s[key]) if is_money else f"{s[key]:,}"] for key, label, is_money in SUMMARY_LABELS if key in s]
+    return html_table(["item", "value"], rows, numeric={1})
+
+
+@report_section("Revenue by deal and month", requires=("batch_revenue",))
+def revenue_by_deal_section(con, month):
+    import plotly.graph_objects as go
+
+    data = _rows(
+        con,
+        """SELECT deal_id, revenue_month, CAST(sum(gross_cents) AS BIGINT)
+                         FROM batch_revenue WHERE revenue_month <= ? GROUP BY 1, 2 ORDER BY 1, 2""",
+        [month],
+    )
+    if not data:
+        return "<p>No delivered batches up to this month.</p>"
+    months = sorted({m for _, m, _ in data})
+    fig = _figure(
+        barmode="stack",
+        xaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": months,
+            "title": {"text": "revenue month (R10)"},
+        },
+    )
+    for deal in sorted({d for d, _, _ in data}):
+        pts = [(m, int(c)) for d, m, c in data if d == deal]
+        fig.add_trace(
+            go.Bar(
+                name=deal,
+                x=[m for m, _ in pts],
+                y=[c for _, c in pts],
+                customdata=[usd(c) for _, c in pts],
+                hovertemplate=f"{deal} %{{x}}: %{{customdata}}<extra></extra>",
+            )
+        )
+    totals = {}
+    for _, m, c in data:
+        totals[m] = totals.get(m, 0) + int(c)
+    _money_axis(fig, max(totals.values()), title="gross revenue")
+    return fig
+
+
+@report_section("Contributors' pool vs platform share", requires=("batch_revenue",))
+def pool_vs_platform_section(con, month):
+    import plotly.graph_objects as go
+
+    data = _rows(
+        con,
+        """SELECT revenue_month, CAST(sum(pool_cents) AS BIGINT), CAST(sum(platform_cents) AS BIGINT)
+                         FROM batch_revenue WHERE revenue_month <= ? GROUP BY 1 ORDER BY 1""",
+        [month],
+    )
+    if not data:
+        return "<p>No delivered batches up to this month.</p>"
+    months = [m for m, _, _ in data]
+    fig = _figure(barmode="stack", xaxis={"type": "category", "title": {"text": "revenue month (R10)"}})
+    for i, name in ((1, "contributors' pool"), (2, "platform share")):
+        vals = [int(r[i]) for r in data]
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                x=months,
+                y=vals,
+                customdata=[usd(v) for v in vals],
+                hovertemplate=f"{name} %{{x}}: %{{customdata}}<extra></extra>",
+            )
+        )
+    _money_axis(fig, max(int(p) + int(q) for _, p, q in data), title="gross = pool + platform (R8)")
+    return fig
+
+
+@report_section("Payout distribution", requires=("revenue_share_statements",))
+def payout_distribution_section(con, month):
+    import plotly.graph_objects as go
+
+    amounts = [
+        int(r[0])
+        for r in _rows(
+            con,
+            """SELECT payable_cents FROM revenue_share_statements
+                                               WHERE statement_month = ? AND payable_cents > 0 ORDER BY 1""",
+            [month],
+        )
+    ]
+    if not amounts:
+        return "<p>Nobody is payable this month (every balance is below the minimum payout or zero).</p>"
+    ticks, _ = dollar_ticks(max(amounts), target=8)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else max(amounts) + 1
+    buckets: dict[int, int] = {}
+    for a in amounts:
+        buckets[a // step] = buckets.get(a // step, 0) + 1
+    keys = range(min(buckets), max(buckets) + 1)
+    labels = [f"{usd(k * step)}–{usd((k + 1) * step - 1)}" for k in keys]
+    fig = _figure(
+        xaxis={"type": "category", "title": {"text": "payout amount"}},
+        yaxis={"title": {"text": "subscribers"}, "dtick": 1 if max(buckets.values()) <= 10 else None},
+    )
+    fig.add_trace(
+        go.Bar(
+            name="subscribers",
+            x=labels,
+            y=[buckets.get(k, 0) for k in keys],
+            hovertemplate="%{x}: %{y} subscriber(s)<extra></extra>",
+        )
+    )
+    stats = [
+        ["subscribers paid", f"{len(amounts):,}"],
+        ["total", usd(sum(amounts))],
+        ["smallest", usd(amounts[0])],
+        ["median", usd(amounts[(len(amounts) - 1) // 2])],
+        ["largest", usd(amounts[-1])],
+    ]
+    return [fig, html_table(["", ""], stats, numeric={1})]
+
+
+@report_section("Carried-forward balances", requires=("revenue_share_statements",))
+def carried_forward_section(con, month):
+    import plotly.graph_objects as go
+
+    data = _rows(
+        con,
+        """SELECT statement_month, CAST(sum(carried_forward_cents) AS BIGINT),
+                                count(*) FILTER (WHERE carried_forward_cents > 0)
+                         FROM revenue_share_statements WHERE statement_month <= ? GROUP BY 1 ORDER BY 1""",
+        [month],
+    )
+    if not data:
+        return "<p>No statements up to this month.</p>"
+    months = [m for m, _, _ in data]
+    fig = _figure(
+        xaxis={"type": "category", "title": {"text": "statement month"}},
+        yaxis2={
+            "title": {"text": "subscribers carrying a balance"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "tickformat": ",d",
+            "showgrid": False,
+        },
+    )
+    vals = [int(c) for _, c, _ in data]
+    fig.add_trace(
+        go.Bar(
+            name="carried forward",
+            x=months,
+            y=vals,
+            customdata=[usd(v) for v in vals],
+            hovertemplate="%{x}: %{customdata} carried forward<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            name="subscribers carrying",
+            x=months,
+            y=[int(n) for _, _, n in data],
+            yaxis="y2",
+            mode="lines+markers",
+            hovertemplate="%{x}: %{y} subscriber(s)<extra></extra>",
+        )
+    )
+    _money_axis(fig, max(vals), title="carried forward (below the minimum payout)")
+    return fig
+
+
+@report_section("Reconciliation breaks", requires=("payout_reconciliation", "buyer_receivables"))
+def breaks_section(con, month):
+    from gopro_assets.domain.finance.exports import break_rows
+
+    rows = break_rows(con, month)
+    if not rows:
+        return "<p>No breaks: every payout matched and every receivable is paid.</p>"
+    counts: dict[tuple, list[int]] = {}
+    for r in rows:
+        c = counts.setdefault((r["side"], r["status"]), [0, 0])
+        c[0] += 1
+        c[1] += int(r["difference_cents"])
+    table = [[side, status, n, usd(diff)] for (side, status), (n, diff) in sorted(counts.items())]
+    return "<p>Details are in the workbook's <code>reconciliation_breaks</code> sheet.</p>" + html_table(
+        ["side", "status", "lines", "difference (actual − expected)"], table, numeric={2, 3}
+    )
+
+
+SECTIONS.append(Section("Library valuation (estimates)", valuation_report_section, requires=("library_valuation",)))
+
+
+# -- page ------------------------------------------------------------------------
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto; max-width: 1100px;
+       color: #1f2933; padding: 0 1rem; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #d9e2ec; padding-bottom: .3rem; margin-top: 2.2rem; }
+table { border-collapse: collapse; margin: .5rem 0; } th, td { padding: .25rem .8rem; border-bottom: 1px solid #e4e7eb; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; } .muted { color: #7b8794; font-size: .9rem; }
+"""
+
+
+def _render(content, section_no: int) -> str:
+    parts = content if isinstance(content, list) else [content]
+    out = []
+    for j, part in enumerate(parts):
+        if isinstance(part, str):
+            out.append(part)
+        else:  # a plotly figure: fixed div id, no library (embedded once in <head>)
+            out.append(
+                part.to_html(
+                    full_html=False,
+                    include_plotlyjs=False,
+                    div_id=f"section-{section_no}-chart-{j + 1}",
+                    default_height="440px",
+                    config={"displaylogo": False, "responsive": True},
+                )
+            )
+    return "\n".join(out)
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection, month: str, checks: list[str] | tuple = (), sections: list[Section] | None = None
+) -> bytes:
+    """The report page for statement month ``month`` as UTF-8 bytes."""
+    from plotly.offline import get_plotlyjs
+
+    check_month(month)
+    body, skipped = [], []
+    for section in SECTIONS if sections is None else sections:
+        missing = [t for t in section.requires if not has_table(con, t)]
+        if missing:
+            skipped.append(f"{section.title} (needs {', '.join(missing)})")
+            continue
+        content = section.build(con, month)
+        if content is None:
+            continue
+        n = len(body) + 1
+        body.append(f'<section id="s{n}"><h2>{html.escape(section.title)}</h2>\n{_render(content, n)}\n</section>')
+    checks_html = (
+        f'<details class="muted"><summary>Exported after {len(checks)} blocking check(s) passed on the lake'
+        f"</summary><p>{html.escape(', '.join(sorted(checks)))}</p></details>"
+        if checks
+        else '<p class="muted">Built without the blocking-check gate.</p>'
+    )
+    skipped_html = (
+        f'<p class="muted">Sections skipped (tables not in the lake): {html.escape("; ".join(skipped))}.</p>'
+        if skipped
+        else ""
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Footage licensing finance report {html.escape(month)}</title>
+<style>{_CSS}</style>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head>
+<body>
+<h1>Footage licensing: finance report for {html.escape(month)}</h1>
+<p class="muted">Statement month {html.escape(month)}. Amounts are computed in integer US cents (contract R7–R13).</p>
+{checks_html}
+{chr(10).join(body)}
+{skipped_html}
+</body>
+</html>
+"""
+    return page.encode("utf-8")

@@ -1,0 +1,1 @@
+"""Footage: the PyAV probe and fingerprint (R2), tiers (R3), duplicates (R4) and the inventory."""

@@ -1,0 +1,1 @@
+"""Landing-zone parsing and validation (contract §2, §3) and ingestion into the lake."""

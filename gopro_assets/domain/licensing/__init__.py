@@ -1,0 +1,1 @@
+"""Licensing: licensable clips (R5), batch selection (R6) and frozen deliveries (R12)."""

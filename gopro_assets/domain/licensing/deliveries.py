@@ -1,0 +1,198 @@
+"""R5–R6 and R12: choose each due batch's deliveries once, then never change them."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gopro_assets.domain.finance.money import revenue_month, select_batch  # noqa: F401 (revenue_month: R10, re-exported)
+from gopro_assets.lake.delta_store import DeltaStore, sql_literal
+from gopro_assets.sql_engine.runner import connect, fetch_arrow, query_text, table_refs
+
+DELIVERIES, DELIVERED_BATCHES = "deal_deliveries", "delivered_batches"
+
+DELIVERY_SCHEMA = pa.schema(
+    [
+        ("deal_id", pa.string()),
+        ("batch_id", pa.string()),
+        ("clip_id", pa.string()),
+        ("subscriber_id", pa.string()),
+        ("tier", pa.string()),
+        ("billable_seconds", pa.int64()),
+        ("tier_price_cents", pa.int64()),  # null under flat_fee
+        ("revenue_month", pa.string()),
+        ("cutoff_at", pa.timestamp("us", tz="UTC")),
+        ("selection_rank", pa.int64()),  # position in the R6 order among the batch's candidates
+    ]
+)
+
+DELIVERED_BATCH_SCHEMA = pa.schema(
+    [
+        ("deal_id", pa.string()),
+        ("batch_id", pa.string()),
+        ("buyer_id", pa.string()),
+        ("pricing_model", pa.string()),
+        ("cutoff_at", pa.timestamp("us", tz="UTC")),
+        ("revenue_month", pa.string()),
+        ("max_minutes", pa.int64()),
+        ("fee_cents", pa.int64()),
+        ("clips", pa.int64()),
+        ("billable_seconds", pa.int64()),
+        ("candidates", pa.int64()),
+        ("input_versions", pa.string()),  # JSON {table: Delta version} the batch was computed from
+    ]
+)
+
+LICENSABLE_SQL = query_text("licensable_clips")
+# R4 over the whole inventory, an input of LICENSABLE_SQL computed once per inventory version
+NON_ORIGINALS_SQL = query_text("non_original_clips")
+NON_ORIGINALS = "non_original_clips"
+INPUTS = sorted((set(table_refs(LICENSABLE_SQL)) - {NON_ORIGINALS}) | {"license_batches"})
+INVENTORY = "footage_inventory"
+
+# non_original_clips results by (inventory uri, version, files): a version never changes.
+_NON_ORIGINALS_CACHE: OrderedDict[tuple, pa.Table] = OrderedDict()
+
+
+def non_original_clips(store: DeltaStore, version: int | None) -> pa.Table:
+    """Clip ids that are never the original of their content (R4 over the whole inventory,
+    ``non_original_clips.sql``) at inventory ``version``; computed once per version and
+    process, since every batch of a run reads the same inventory."""
+    dt = store.table(INVENTORY, version)
+    if dt is None:
+        return pa.table({"clip_id": pa.array([], pa.string())})
+    key = (store.uri(INVENTORY), dt.version(), hash(tuple(dt.file_uris())))
+    result = _NON_ORIGINALS_CACHE.get(key)
+    if result is None:
+        con = connect(store, [INVENTORY], {}, versions={INVENTORY: dt.version()})
+        result = fetch_arrow(con, NON_ORIGINALS_SQL)
+        con.close()
+        _NON_ORIGINALS_CACHE[key] = result
+        while len(_NON_ORIGINALS_CACHE) > 8:
+            _NON_ORIGINALS_CACHE.popitem(last=False)
+    return result
+
+
+def due_batches(store: DeltaStore, as_of: datetime) -> list[dict]:
+    """Batches whose cutoff is before ``as_of`` and that were not delivered yet, in
+    cutoff order (R6: a deal's batches are processed in cutoff_at order)."""
+    batches = store.read("license_batches").to_pylist()
+    frozen = store.read(DELIVERED_BATCHES, columns=["deal_id", "batch_id"], schema=DELIVERED_BATCH_SCHEMA)
+    done = set(zip(frozen["deal_id"].to_pylist(), frozen["batch_id"].to_pylist()))
+    due = [b for b in batches if b["cutoff_at"] < as_of and (b["deal_id"], b["batch_id"]) not in done]
+    return sorted(due, key=lambda b: (b["cutoff_at"], b["deal_id"], b["batch_id"]))
+
+
+def _batch_predicate(batch: dict) -> str:
+    return f"deal_id = {sql_literal(batch['deal_id'])} AND batch_id = {sql_literal(batch['batch_id'])}"
+
+
+def is_delivered(store: DeltaStore, batch: dict) -> bool:
+    """Whether the batch is marked delivered (frozen, R12) right now."""
+    frozen = store.read(DELIVERED_BATCHES, columns=["deal_id", "batch_id"], schema=DELIVERED_BATCH_SCHEMA)
+    return (batch["deal_id"], batch["batch_id"]) in set(
+        zip(frozen["deal_id"].to_pylist(), frozen["batch_id"].to_pylist())
+    )
+
+
+def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) -> dict | None:
+    """Select and freeze one batch; returns its delivered_batches row, or None when
+    another writer froze it first (then nothing of its history is changed).
+
+    Crash safety: the deliveries are written (replacing any left by a crashed run) before
+    the batch is marked delivered, and a batch is only ever selected while unmarked.
+    Concurrency (docs/RELIABILITY.md): runs take turns on the lake_writer pool; without
+    it, the marker is still inserted only if absent, so a batch is never marked (and its
+    revenue never counted) twice.
+    """
+    if is_delivered(store, batch):  # the due list may be older than another run's commit
+        return None
+    # the raw event logs too: the eligibility check re-judges the batch from them
+    versions = {t: v for t in [*INPUTS, "consent_events", "clip_exclusions"] if (v := store.version(t)) is not None}
+    # every input is read at the version recorded (the inventory by both queries): the
+    # recorded versions are what the batch was computed from, whatever commits meanwhile
+    pinned = dict(versions)
+    con = connect(
+        store,
+        [t for t in INPUTS if t != "license_batches"],
+        {
+            "deal_id": batch["deal_id"],
+            "batch_id": batch["batch_id"],
+            "cutoff_at": batch["cutoff_at"].isoformat(),
+            "review_days": review_days,
+        },
+        empty_schemas={DELIVERIES: DELIVERY_SCHEMA},
+        versions=pinned,
+    )
+    con.register(NON_ORIGINALS, non_original_clips(store, versions.get(INVENTORY)))
+    candidates = fetch_arrow(con, LICENSABLE_SQL)
+    con.close()
+    seconds = candidates["billable_seconds"].to_pylist()
+    chosen = select_batch(seconds, batch["max_minutes"])
+    picked = candidates.take(pa.array(chosen, pa.int64())) if chosen else candidates.slice(0, 0)
+    month = revenue_month(batch["cutoff_at"])
+    n = picked.num_rows
+    deliveries = pa.table(
+        {
+            "deal_id": pa.array([batch["deal_id"]] * n, pa.string()),
+            "batch_id": pa.array([batch["batch_id"]] * n, pa.string()),
+            "clip_id": picked["clip_id"],
+            "subscriber_id": picked["subscriber_id"],
+            "tier": picked["tier"],
+            "billable_seconds": picked["billable_seconds"].cast(pa.int64()),
+            "tier_price_cents": (
+                picked["tier_price_cents"].cast(pa.int64())
+                if deal["pricing_model"] == "per_minute"
+                else pa.nulls(n, pa.int64())
+            ),
+            "revenue_month": pa.array([month] * n, pa.string()),
+            "cutoff_at": pa.array([batch["cutoff_at"]] * n, pa.timestamp("us", tz="UTC")),
+            "selection_rank": pa.array([i + 1 for i in chosen], pa.int64()),
+        },
+        schema=DELIVERY_SCHEMA,
+    )
+    store.replace_where(DELIVERIES, deliveries, _batch_predicate(batch))
+    row = {
+        "deal_id": batch["deal_id"],
+        "batch_id": batch["batch_id"],
+        "buyer_id": deal["buyer_id"],
+        "pricing_model": deal["pricing_model"],
+        "cutoff_at": batch["cutoff_at"],
+        "revenue_month": month,
+        "max_minutes": batch["max_minutes"],
+        "fee_cents": batch["fee_cents"],
+        "clips": n,
+        "billable_seconds": int(pc.sum(deliveries["billable_seconds"]).as_py() or 0),
+        "candidates": candidates.num_rows,
+        "input_versions": json.dumps(versions, sort_keys=True),
+    }
+    marker = pa.Table.from_pylist([row], schema=DELIVERED_BATCH_SCHEMA)
+    if store.insert_new(DELIVERED_BATCHES, marker, key=["deal_id", "batch_id"]):
+        return row
+    # Another writer marked the batch between is_delivered() and here (only possible
+    # without the pool). Its marker stands; the deliveries just written replaced its own,
+    # which is harmless only if both selections are the same.
+    frozen = store.read(
+        DELIVERED_BATCHES,
+        filter=(pc.field("deal_id") == batch["deal_id"]) & (pc.field("batch_id") == batch["batch_id"]),
+    )
+    frozen_row = frozen.to_pylist()[0]
+    if (frozen_row["clips"], frozen_row["billable_seconds"]) != (row["clips"], row["billable_seconds"]):
+        raise RuntimeError(
+            f"batch {batch['deal_id']}/{batch['batch_id']} was frozen by another writer while this one selected it, "
+            f"with a different selection ({frozen_row['clips']} clips, {frozen_row['billable_seconds']} s against "
+            f"{row['clips']} clips, {row['billable_seconds']} s): its deal_deliveries rows must be restored from the "
+            "Delta version before this run's commit. Two writers ran without the lake_writer pool."
+        )
+    return None
+
+
+def ensure_tables(store: DeltaStore) -> None:
+    if not store.exists(DELIVERIES):
+        store.append(DELIVERIES, DELIVERY_SCHEMA.empty_table())
+    if not store.exists(DELIVERED_BATCHES):
+        store.append(DELIVERED_BATCHES, DELIVERED_BATCH_SCHEMA.empty_table())

@@ -1,0 +1,1594 @@
+"""Demo landing zone: realistic inputs in exactly the contract §2 layout, with real MP4s.
+
+Why it exists: the pipeline, its tests and the notebooks need a landing zone that looks
+like production (camera file names, HEVC and AVC, vertical clips, 4K, drone footage,
+telemetry tracks, consent churn, several deals with both pricing models, payments and
+payouts) and that holds a small, clearly labelled minority of deliberately bad input.
+
+Deterministic: the same arguments give byte-identical files (one ``random.Random``, fixed
+dates, no wall clock, fixed encoder thread counts). Cheap: frames are flat gradients with
+a moving bar; each clip encodes one short closed GOP and repeats its packets up to the
+clip's duration, so a 10-minute take costs one GOP of encoding. Consistent money: the
+buyer payments and payouts are derived from a run of the money path itself
+(``pipeline.run_all``) over the files just written, plus a few labelled mismatches; and
+deal prices follow a documented structure (tier x activity x unpublished premiums x
+jitter) for the valuation model to learn. See docs/DEMO_DATA.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import json
+import math
+import random
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+UTC = UTC
+T_START = datetime(2025, 1, 1, tzinfo=UTC)
+T_END = datetime(2025, 6, 30, 23, 59, 59, tzinfo=UTC)
+# Payments and payouts are derived from a run of the money path over the written landing
+# zone, through a day after every batch cutoff (June's are settled in early July).
+SETTLE_FROM = date(2025, 1, 1)
+SETTLE_THROUGH = date(2025, 7, 31)
+MONTH_ENDS = {m: datetime(2025, m + 1, 1, tzinfo=UTC) - timedelta(seconds=1) for m in range(1, 7)}
+
+CONTRACT_FOLDERS = (
+    "subscribers",
+    "consent_events",
+    "clip_exclusions",
+    "uploads",
+    "footage",
+    "deals",
+    "buyer_payments",
+    "payouts",
+)
+
+COUNTRIES = [("US", 72), ("CA", 8), ("GB", 7), ("DE", 5), ("FR", 3), ("AU", 3), ("JP", 2)]
+ACTIVITIES = [
+    ("surf", 18),
+    ("ski", 14),
+    ("bike", 16),
+    ("dive", 8),
+    ("skate", 10),
+    ("hike", 12),
+    ("drive", 10),
+    (None, 12),
+]
+MOUNTS = [("helmet", 26), ("chest", 16), ("handheld", 26), ("board", 12), (None, 20)]
+BUYERS = ["acme-ai", "orbital-labs", "northwind-robotics", "lumen-vision", "kestrel-ai"]
+BUYER_NAMES = {
+    "acme-ai": "Acme AI",
+    "orbital-labs": "Orbital Labs",
+    "northwind-robotics": "Northwind Robotics",
+    "lumen-vision": "Lumen Vision",
+    "kestrel-ai": "Kestrel AI",
+}
+# Home coordinates per country, for the fake GPS telemetry.
+HOMES = {
+    "US": (32.75, -117.25),
+    "CA": (49.28, -123.12),
+    "GB": (50.37, -4.14),
+    "DE": (47.42, 10.98),
+    "FR": (45.92, 6.87),
+    "AU": (-33.89, 151.27),
+    "JP": (35.31, 139.48),
+}
+
+# Price structure (docs/DEMO_DATA.md): base cents/minute per tier, times the deal's
+# premiums, times a deal- and tier-specific jitter, to 5 cents.
+BASE_PRICE = {"aerial": 350, "uhd": 250, "hd": 150, "sd": 75}
+TIER_RANK = {"aerial": 4, "uhd": 3, "hd": 2, "sd": 1}
+PREMIUM_ACTIVITIES = frozenset({"surf", "ski", "dive"})  # water and snow sports: scarce, wanted
+PREMIUM_ACTIVITY_PREMIUM = Fraction(125, 100)  # the deal targets only premium activities
+ACTIVITY_PREMIUM = Fraction(110, 100)  # the deal targets other specific activities
+UNPUBLISHED_PREMIUM = Fraction(112, 100)  # the deal takes unpublished footage only
+PRICE_JITTER = Fraction(6, 100)  # each deal's price of each tier: x uniform(1 - 6 %, 1 + 6 %)
+FLAT_FEE_CENTS_PER_MINUTE = 165  # flat fees are sized at about this rate for a full batch
+
+# Resolutions (width, height, weight); the tier follows from the short side (R3).
+RESOLUTIONS = [
+    ((1920, 1080), 33),
+    ((1080, 1920), 8),
+    ((2704, 1520), 12),
+    ((2704, 2028), 4),
+    ((1280, 720), 15),
+    ((854, 480), 8),
+    ((640, 360), 7),
+    ((3840, 2160), 7),
+]
+ENCODER = {"h264": "libx264", "hevc": "libx265", "mpeg4": "mpeg4"}
+LONG_CLIP_S = 240  # longer takes get 2-second GOPs and at most 1080p30 (disk)
+BAR_STEPS = 2  # positions of the moving bar per encoded GOP
+ENCODER_THREADS = "2"  # fixed, so the bytes do not depend on the machine's core count
+AUDIO_RATE = 48000
+AAC_FRAME = 1024
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+def _pick(rng: random.Random, weighted: list[tuple[Any, int]]) -> Any:
+    return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
+
+
+def _between(rng: random.Random, a: datetime, b: datetime) -> datetime:
+    """A whole-second instant in [a, b]."""
+    if b <= a:
+        return a.replace(microsecond=0)
+    return (a + timedelta(seconds=rng.randint(0, int((b - a).total_seconds())))).replace(microsecond=0)
+
+
+def _clamp(t: datetime, lo: datetime = T_START, hi: datetime = T_END) -> datetime:
+    return max(lo, min(hi, t))
+
+
+def _iso(t: datetime, offset_h: int = 0) -> str:
+    """ISO-8601 with ``Z`` or an explicit offset (same instant)."""
+    if offset_h == 0:
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(timezone(timedelta(hours=offset_h))).isoformat(timespec="seconds")
+
+
+def _stamp(rng: random.Random, t: datetime) -> str:
+    """Mostly ``Z``; about one in six written with a local offset, as real feeds do."""
+    return _iso(t, rng.choice([0, 0, 0, 0, 0, -5, -8, 1, 2, 9]))
+
+
+def _round_to(x: Fraction, step: int) -> int:
+    """``x`` to the nearest multiple of ``step``, halves up (exact)."""
+    return int((x / step + Fraction(1, 2)) // 1) * step
+
+
+def _round5(x: Fraction) -> int:
+    return _round_to(x, 5)
+
+
+def activity_premium(activities: list[str] | None) -> Fraction:
+    """1 for any activity; the premium-activity rate when the deal wants only surf, ski or
+    dive; the ordinary activity rate for any other list."""
+    if not activities:
+        return Fraction(1)
+    return PREMIUM_ACTIVITY_PREMIUM if set(activities) <= PREMIUM_ACTIVITIES else ACTIVITY_PREMIUM
+
+
+def deal_price(tier: str, activities: list[str] | None, unpublished_only: bool, jitter: Fraction = Fraction(1)) -> int:
+    """The demo price list: base tier price times the deal's premiums and jitter, to 5 cents."""
+    p = Fraction(BASE_PRICE[tier]) * activity_premium(activities) * jitter
+    if unpublished_only:
+        p *= UNPUBLISHED_PREMIUM
+    return _round5(p)
+
+
+# --- the plan: everything decided up front from one RNG ---------------------------------------
+
+
+@dataclass
+class Subscriber:
+    sid: str
+    email: str
+    country: str
+    subscribed_at: datetime
+    invited_at: datetime | None
+    cancelled_at: datetime | None
+    role: str
+
+
+@dataclass
+class ClipSpec:
+    """How to encode one video file."""
+
+    width: int
+    height: int
+    fps: int
+    n_frames: int
+    codec: str = "h264"
+    audio: str = "none"  # none | after | first (audio track before the video track)
+    telemetry: bool = False
+    faststart: bool = False  # moov box at the front (else at the end, the muxer default)
+    y_top: int = 60
+    y_bottom: int = 180
+    u: int = 128
+    v: int = 128
+    bar_y: int = 235
+    gps: tuple[float, float] = (32.75, -117.25)
+    gop: int = 0  # frames per encoded (and then repeated) GOP; 0: see _gop()
+
+
+@dataclass
+class Upload:
+    sid: str
+    object_key: str
+    uploaded_at: datetime
+    published: bool
+    activity: str | None
+    mount: str | None
+    spec: ClipSpec | None = None  # None: no freshly encoded file (copy, corrupt, missing)
+    kind: str = "clip"  # clip | duplicate | corrupt:<what> | missing | bad_row:<what>
+    copy_of: Upload | None = None
+    clip_id: str = ""
+    raw_override: str | None = None  # a deliberately broken line written verbatim
+
+
+@dataclass
+class Plan:
+    subscribers: list[Subscriber] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
+    consent: list[dict] = field(default_factory=list)
+    exclusions: list[dict] = field(default_factory=list)
+
+
+def _make_subscribers(rng: random.Random, n: int) -> list[Subscriber]:
+    """The first eight subscribers have fixed roles so that every rule is exercised even in
+    a tiny demo; the rest are random."""
+    roles = ["pro", "excludes_buyer", "churn", "not_invited", "foreign", "cancelled", "late_opt_out", "silent"]
+    subs = []
+    for i in range(1, n + 1):
+        role = roles[i - 1] if i <= len(roles) else "random"
+        sid = f"sub-{i:04d}"
+        country = "US"
+        if role == "foreign":
+            country = "CA"
+        elif role == "random":
+            country = _pick(rng, COUNTRIES)
+        if role == "random":
+            early = rng.random() < 0.7
+            subscribed = _between(
+                rng,
+                T_START + timedelta(hours=6),
+                datetime(2025, 2, 28, tzinfo=UTC) if early else datetime(2025, 4, 30, tzinfo=UTC),
+            )
+        else:
+            subscribed = _between(rng, datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 12, tzinfo=UTC))
+        invited: datetime | None = None
+        if role not in ("not_invited", "random") or (
+            role == "random" and rng.random() < (0.85 if country == "US" else 0.2)
+        ):
+            invited = _between(
+                rng, subscribed + timedelta(hours=1), subscribed + timedelta(days=5 if role != "random" else 30)
+            )
+        cancelled: datetime | None = None
+        if role == "cancelled":
+            cancelled = _between(rng, datetime(2025, 5, 5, tzinfo=UTC), datetime(2025, 5, 25, tzinfo=UTC))
+        elif role == "random" and rng.random() < 0.08:
+            cancelled = _clamp(
+                _between(rng, subscribed + timedelta(days=40), subscribed + timedelta(days=120)),
+                hi=datetime(2025, 6, 25, tzinfo=UTC),
+            )
+        subs.append(Subscriber(sid, f"user{i:04d}@example.com", country, subscribed, invited, cancelled, role))
+    return subs
+
+
+def _make_consent(rng: random.Random, subs: list[Subscriber]) -> list[dict]:
+    """Opt-ins, opt-outs, re-opt-ins and per-buyer exclusions (rows without event_id yet)."""
+    ev: list[dict] = []
+
+    def add(s: Subscriber, t: datetime, action: str, excluded: list[str] | None = None) -> None:
+        if t > T_END or (s.cancelled_at and t > s.cancelled_at and action == "opt_in"):
+            return
+        row: dict[str, Any] = {"subscriber_id": s.sid, "_t": t, "action": action}
+        if action == "opt_in" and excluded is not None:
+            row["excluded_buyers"] = excluded
+        ev.append(row)
+
+    for s in subs:
+        anchor = s.invited_at or s.subscribed_at
+        if s.role == "pro":
+            add(s, anchor + timedelta(days=2, hours=3), "opt_in", [])
+        elif s.role == "excludes_buyer":
+            t1 = anchor + timedelta(days=3)
+            add(s, t1, "opt_in", ["orbital-labs"])
+            t2 = datetime(2025, 4, 14, 18, tzinfo=UTC)
+            add(s, t2, "opt_out")
+            add(s, t2 + timedelta(days=9), "opt_in", [])  # re-opt-in without the exclusion
+        elif s.role == "churn":
+            t1 = anchor + timedelta(days=20)
+            add(s, t1, "opt_in")
+            add(s, datetime(2025, 3, 10, 9, tzinfo=UTC), "opt_out")
+            add(s, datetime(2025, 4, 2, 21, tzinfo=UTC), "opt_in")
+        elif s.role == "not_invited":
+            add(s, s.subscribed_at + timedelta(days=4), "opt_in")  # valid row, never eligible
+        elif s.role == "foreign":
+            add(s, anchor + timedelta(days=1), "opt_in")
+        elif s.role == "cancelled":
+            add(s, anchor + timedelta(days=2), "opt_in")
+        elif s.role == "late_opt_out":
+            add(s, anchor + timedelta(days=1, hours=5), "opt_in")
+            add(s, datetime(2025, 6, 10, 12, tzinfo=UTC), "opt_out")  # after earlier deliveries
+        elif s.role == "random":
+            if s.invited_at is None:
+                if rng.random() < 0.1:
+                    add(s, s.subscribed_at + timedelta(days=rng.randint(1, 20)), "opt_in")
+                continue
+            if rng.random() > (0.8 if s.country == "US" else 0.6):
+                continue
+            t1 = s.invited_at + timedelta(days=rng.randint(0, 14), hours=rng.randint(0, 23))
+            excluded = [rng.choice(BUYERS)] if rng.random() < 0.12 else None
+            add(s, t1, "opt_in", excluded)
+            if rng.random() < 0.25:
+                t2 = t1 + timedelta(days=rng.randint(15, 90), hours=rng.randint(0, 23))
+                add(s, t2, "opt_out")
+                if rng.random() < 0.5:
+                    add(s, t2 + timedelta(days=rng.randint(5, 40)), "opt_in", [] if rng.random() < 0.5 else None)
+    ev.sort(key=lambda r: (r["_t"], r["subscriber_id"]))
+    return ev
+
+
+def _activity_mount(rng: random.Random) -> tuple[str | None, str | None]:
+    activity = _pick(rng, ACTIVITIES)
+    mount = _pick(rng, MOUNTS)
+    if activity == "surf" and mount == "helmet":
+        mount = "board"
+    if activity == "drive" and mount == "board":
+        mount = "handheld"
+    return activity, mount
+
+
+def _spec(
+    rng: random.Random,
+    width: int,
+    height: int,
+    fps: int,
+    seconds: float,
+    codec: str,
+    home: tuple[float, float],
+    audio: str = "none",
+    telemetry: bool = False,
+) -> ClipSpec:
+    y_top = rng.randint(30, 200)
+    return ClipSpec(
+        width=width,
+        height=height,
+        fps=fps,
+        n_frames=max(1, round(seconds * fps)),
+        codec=codec,
+        audio=audio,
+        telemetry=telemetry,
+        faststart=rng.random() < 0.3,
+        y_top=y_top,
+        y_bottom=max(16, min(235, y_top + rng.randint(-80, 80))),
+        u=rng.randint(70, 190),
+        v=rng.randint(70, 190),
+        bar_y=rng.choice([16, 235, 200, 50]),
+        gps=(home[0] + rng.uniform(-0.3, 0.3), home[1] + rng.uniform(-0.3, 0.3)),
+    )
+
+
+def _duration(rng: random.Random, long_side: int, fps: int) -> float:
+    """Seconds of one recording, as action cameras produce them: mostly 20 s to 4 min
+    (about log-uniform, so short takes are common), 10 % long takes of 4-10 min, a few
+    5-20 s snippets and about 6 % of 2-5 s clips (below most deals' min_duration_s).
+    4K and high-frame-rate clips are shorter (bursts; and their bytes cost the most)."""
+    r = rng.random()
+    if long_side >= 3840:
+        seconds = rng.uniform(15, 90)
+    elif fps >= 100:
+        seconds = rng.uniform(8, 75)  # slow-motion bursts
+    elif r < 0.06:
+        seconds = rng.uniform(2, 4.9)
+    elif r < 0.14:
+        seconds = rng.uniform(5, 20)
+    elif r < 0.90:
+        seconds = 20 * 12 ** (rng.random() ** 0.8)  # 20 s - 4 min, median about 1.5 min
+    else:
+        seconds = rng.uniform(LONG_CLIP_S + 1, 600)
+    return round(seconds, 1)
+
+
+def _random_clip(rng: random.Random, forced: str | None) -> dict[str, Any]:
+    """Technical choices of one normal clip; ``forced`` guarantees coverage in tiny demos."""
+    drone = forced == "drone" or (forced is None and rng.random() < 0.06)
+    if forced == "uhd":
+        res = (3840, 2160)
+    elif forced == "vertical":
+        res = (1080, 1920)
+    elif forced == "hevc":
+        res = (1920, 1080)
+    elif forced == "hfr":
+        res = (1280, 720)
+    elif drone:
+        res = rng.choice([(3840, 2160), (2720, 1530), (2720, 1530), (1920, 1080)])
+    else:
+        res = _pick(rng, RESOLUTIONS)
+    w, h = res
+    long_side = max(w, h)
+    if forced == "hfr":
+        fps = 120
+    elif long_side >= 2704:
+        fps = rng.choice([24, 25, 30, 30, 50, 60])
+    elif long_side >= 1920:
+        fps = rng.choice([24, 25, 30, 30, 50, 60, 60, 120])
+    else:
+        fps = rng.choice([25, 30, 30, 60, 120])
+    seconds = _duration(rng, long_side, fps)
+    if seconds > LONG_CLIP_S:  # a long take: recorded (or kept) at <= 1080p30
+        if w * h > 1920 * 1080:
+            w, h = (1920, 1080) if w >= h else (1080, 1920)
+        fps = min(fps, 30)
+        long_side = max(w, h)
+    if drone:
+        codec = "h264"
+    elif forced == "hevc" or (forced is None and long_side <= 1920 and rng.random() < 0.18):
+        codec = "hevc"
+    elif forced is None and long_side <= 1280 and rng.random() < 0.15:
+        codec = "mpeg4"  # an older camera
+    else:
+        codec = "h264"
+    gopro = not drone and codec != "mpeg4"
+    audio = "none"
+    if gopro and rng.random() < 0.7:
+        audio = "first" if rng.random() < 0.2 else "after"
+    if forced == "hevc":
+        audio = "first"
+    telemetry = gopro and (forced == "hevc" or rng.random() < 0.5)
+    return {
+        "w": w,
+        "h": h,
+        "fps": fps,
+        "seconds": seconds,
+        "codec": codec,
+        "drone": drone,
+        "audio": audio,
+        "telemetry": telemetry,
+    }
+
+
+class _Names:
+    """Camera-like object keys, unique per demo."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.next_rec: dict[str, int] = {}
+        self.used: set[str] = set()
+
+    def _rec(self, sid: str) -> int:
+        n = self.next_rec.get(sid) or self.rng.randint(10, 400)
+        self.next_rec[sid] = n + self.rng.randint(1, 6)
+        return n
+
+    def key(self, sid: str, when: datetime, codec: str, drone: bool, chapter: int = 1, rec: int | None = None) -> str:
+        while True:
+            rec = rec if rec is not None else self._rec(sid)
+            if drone:
+                name = f"DJI_{rec:04d}.MP4"
+            elif codec == "mpeg4":
+                name = f"MOV_{rec:04d}.MP4"
+            else:
+                name = f"G{'X' if codec == 'hevc' else 'H'}{chapter:02d}{rec:04d}.MP4"
+            key = f"{sid}/{when:%Y/%m}/{name}"
+            if key not in self.used:
+                self.used.add(key)
+                return key
+            rec = None
+
+
+def _upload_window(s: Subscriber) -> tuple[datetime, datetime]:
+    lo = max(s.subscribed_at + timedelta(hours=2), T_START)
+    hi = min(s.cancelled_at - timedelta(hours=1) if s.cancelled_at else T_END, T_END - timedelta(days=1))
+    return lo, max(lo, hi)
+
+
+def _make_uploads(rng: random.Random, subs: list[Subscriber], n_clips: int, names: _Names) -> list[Upload]:
+    """Normal clips: ``n_clips`` distinct recordings (multi-chapter ones count per chapter)."""
+    weights = [1 / (i + 1) ** 0.7 for i in range(len(subs))]
+    forced = ["uhd", "vertical", "drone", "hevc", "hfr"]
+    owners_forced = ["pro", "excludes_buyer", "pro", "churn", "late_opt_out"]
+    by_role = {s.role: s for s in subs}
+    uploads: list[Upload] = []
+    i = 0
+    while len(uploads) < n_clips:
+        f = forced[i] if i < len(forced) else None
+        if i < len(forced):
+            owner = by_role[owners_forced[i]]
+        elif i < len(forced) + 3 and by_role.get(["cancelled", "silent", "foreign"][i - len(forced)]):
+            owner = by_role[["cancelled", "silent", "foreign"][i - len(forced)]]
+        else:
+            owner = rng.choices(subs, weights=weights)[0]
+        i += 1
+        c = _random_clip(rng, f)
+        lo, hi = _upload_window(owner)
+        if f is not None:  # coverage clips arrive early enough for the first batches
+            hi = min(hi, datetime(2025, 2, 20, tzinfo=UTC))
+        when = _between(rng, lo, hi)
+        activity, mount = _activity_mount(rng)
+        if c["drone"]:
+            mount = "drone"
+            activity = rng.choice(["hike", "surf", "ski", None])
+        published = rng.random() < 0.35
+        home = HOMES[owner.country]
+        chapters = (
+            2
+            if (
+                f is None
+                and not c["drone"]
+                and c["w"] * c["h"] <= 1920 * 1080
+                and rng.random() < 0.06
+                and len(uploads) + 2 <= n_clips
+            )
+            else 1
+        )
+        rec = names._rec(owner.sid)
+        for ch in range(1, chapters + 1):
+            spec = _spec(
+                rng,
+                c["w"],
+                c["h"],
+                c["fps"],
+                c["seconds"] if ch == 1 else round(rng.uniform(20, 180), 1),
+                c["codec"],
+                home,
+                c["audio"],
+                c["telemetry"],
+            )
+            key = names.key(owner.sid, when, c["codec"], c["drone"], chapter=ch, rec=rec)
+            uploads.append(Upload(owner.sid, key, when + timedelta(seconds=ch - 1), published, activity, mount, spec))
+    return uploads
+
+
+def _add_specials(rng: random.Random, subs: list[Subscriber], uploads: list[Upload], names: _Names) -> list[Upload]:
+    """Byte-identical re-uploads, corrupt files and bad upload rows (a clear minority)."""
+    extra: list[Upload] = []
+    normal = [u for u in uploads if u.kind == "clip" and u.uploaded_at < datetime(2025, 5, 25, tzinfo=UTC)]
+    by_sid = {s.sid: s for s in subs}
+    # Re-uploads of the very same bytes: new clip_id and object_key, later uploaded_at.
+    n_dups = max(2, len(uploads) // 30)
+    originals = rng.sample(normal, min(n_dups, len(normal)))
+    for j, orig in enumerate(originals):
+        uploader = by_sid[orig.sid]
+        if j == 1:  # one re-upload by someone else (a shared file): still a duplicate (R4)
+            candidates = [s for s in subs if s.sid != orig.sid and s.role in ("random", "pro", "churn")]
+            uploader = rng.choice(candidates) if candidates else uploader
+        lo = max(orig.uploaded_at + timedelta(days=3), _upload_window(uploader)[0])
+        hi = min(orig.uploaded_at + timedelta(days=40), T_END - timedelta(days=1))
+        when = _between(rng, lo, max(lo, hi))
+        stem = orig.object_key.rsplit("/", 1)[1]
+        key = f"{uploader.sid}/{when:%Y/%m}/{stem}"
+        if key in names.used:
+            key = f"{uploader.sid}/{when:%Y/%m}/copy_{stem}"
+        names.used.add(key)
+        extra.append(
+            Upload(uploader.sid, key, when, orig.published, orig.activity, orig.mount, kind="duplicate", copy_of=orig)
+        )
+
+    def pick_owner() -> Subscriber:
+        return rng.choice([s for s in subs if s.role in ("random", "pro", "churn")] or subs)
+
+    def corrupt(kind: str, spec: ClipSpec | None = None) -> None:
+        s = pick_owner()
+        lo, hi = _upload_window(s)
+        when = _between(rng, max(lo, datetime(2025, 2, 1, tzinfo=UTC)), hi)
+        key = names.key(s.sid, when, "h264", False)
+        activity, mount = _activity_mount(rng)
+        extra.append(Upload(s.sid, key, when, rng.random() < 0.3, activity, mount, spec=spec, kind=kind))
+
+    home = HOMES["US"]
+    head = _spec(rng, 640, 360, 30, 6, "h264", home)
+    head.faststart = False  # moov at the end, so the cut loses it
+    corrupt("corrupt:truncated_header", head)
+    trunc = _spec(rng, 1280, 720, 30, 8, "h264", home)
+    trunc.faststart = True
+    corrupt("corrupt:truncated_payload", trunc)
+    corrupt("corrupt:random_bytes")
+    corrupt("corrupt:empty")
+    corrupt("corrupt:audio_only")
+    corrupt("corrupt:zero_duration", _spec(rng, 320, 240, 30, 1 / 30, "h264", home))
+    corrupt("missing")
+    # Bad upload rows.
+    when = _between(rng, datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 20, tzinfo=UTC))
+    extra.append(
+        Upload(
+            "sub-9999",
+            f"sub-9999/{when:%Y/%m}/GH010007.MP4",
+            when,
+            False,
+            "surf",
+            "board",
+            spec=_spec(rng, 640, 360, 25, 6, "h264", home),
+            kind="bad_row:unknown_subscriber",
+        )
+    )
+    s = pick_owner()
+    when = _between(rng, datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 4, 20, tzinfo=UTC))
+    extra.append(
+        Upload(
+            s.sid, f"{s.sid}/../../subscribers/2025-01-31.csv", when, False, None, None, kind="bad_row:path_traversal"
+        )
+    )
+    s = pick_owner()
+    when = _between(rng, datetime(2025, 4, 21, tzinfo=UTC), datetime(2025, 5, 10, tzinfo=UTC))
+    extra.append(Upload(s.sid, "/etc/passwd", when, False, None, None, kind="bad_row:absolute_key"))
+    return extra
+
+
+def _make_exclusions(
+    rng: random.Random, subs: list[Subscriber], consent: list[dict], uploads: list[Upload]
+) -> list[dict]:
+    """Clip exclusions during review windows, some re-included later, one late one."""
+    out: list[dict] = []
+    clips_by_sid: dict[str, list[Upload]] = {}
+    for u in uploads:
+        if u.kind == "clip":
+            clips_by_sid.setdefault(u.sid, []).append(u)
+    for s in subs:
+        opt_ins = [e["_t"] for e in consent if e["subscriber_id"] == s.sid and e["action"] == "opt_in"]
+        if not opt_ins:
+            continue
+        t_in = opt_ins[0]
+        review_end = t_in + timedelta(days=6)
+        mine = [u for u in clips_by_sid.get(s.sid, []) if u.uploaded_at < review_end]
+        want = s.role in ("pro", "churn") or (s.role == "random" and rng.random() < 0.3)
+        if s.role == "pro" and not mine:  # nothing to review yet: remove the first clip later on
+            mine = sorted(clips_by_sid.get(s.sid, []), key=lambda u: u.uploaded_at)[:1]
+        if not mine or not want:
+            continue
+        for u in rng.sample(mine, min(len(mine), rng.randint(1, 2))):
+            start = max(t_in, u.uploaded_at) + timedelta(minutes=5)
+            t_ex = _between(rng, start, max(start + timedelta(days=2), review_end))
+            out.append({"subscriber_id": s.sid, "clip_id": u.clip_id, "_t": t_ex, "action": "exclude"})
+            if s.role == "pro" or rng.random() < 0.4:
+                t_inc = t_ex + timedelta(days=rng.randint(10, 50))
+                if t_inc <= T_END:
+                    out.append({"subscriber_id": s.sid, "clip_id": u.clip_id, "_t": t_inc, "action": "include"})
+    # A late exclusion of an early clip: it may already be delivered (R12 late revocation).
+    pro = next((s for s in subs if s.role == "pro"), None)
+    early = sorted((u for u in clips_by_sid.get(pro.sid if pro else "", [])), key=lambda u: u.uploaded_at)
+    if early:
+        out.append(
+            {
+                "subscriber_id": early[-1].sid,
+                "clip_id": early[0].clip_id,
+                "_t": datetime(2025, 6, 12, 8, 30, tzinfo=UTC),
+                "action": "exclude",
+            }
+        )
+    out.sort(key=lambda r: (r["_t"], r["clip_id"]))
+    return out
+
+
+# --- deals, payments, payouts -----------------------------------------------------------------
+
+
+def _jitter(rng: random.Random) -> Fraction:
+    step = int(PRICE_JITTER * 1000)
+    return 1 + Fraction(rng.randint(-step, step), 1000)
+
+
+def _make_deals(rng: random.Random, clips: int) -> list[dict]:
+    """Ten deals from five buyers: both pricing models, criteria mixes, monthly batches
+    Feb-Jun 2025. Prices follow the structure in docs/DEMO_DATA.md (tier x activity
+    premium x unpublished premium x jitter). Caps are in minutes for the default 120
+    clips and scale with ``clips``, so smaller demos keep binding caps."""
+
+    def cap(minutes: int) -> int:
+        return max(1, round(minutes * clips / 120))
+
+    def batches(months: list[int], caps: list[int | None | str], fees: bool = False) -> list[dict]:
+        out = []
+        for k, m in enumerate(months):
+            b: dict[str, Any] = {"batch_id": f"B-2025-{m:02d}", "cutoff_at": _iso(MONTH_ENDS[m])}
+            c = caps[k]
+            if c != "omit":
+                b["max_minutes"] = cap(c) if isinstance(c, int) else c
+            if fees:  # a full batch at about FLAT_FEE_CENTS_PER_MINUTE, with the deal's jitter
+                b["fee_cents"] = _round_to(b["max_minutes"] * FLAT_FEE_CENTS_PER_MINUTE * _jitter(rng), 100)
+            out.append(b)
+        return out
+
+    def prices(tiers: list[str], criteria: dict) -> dict[str, int]:
+        return {
+            t: deal_price(t, criteria.get("activities"), bool(criteria.get("unpublished_only")), _jitter(rng))
+            for t in tiers
+        }
+
+    def deal(
+        deal_id: str, buyer_id: str, signed_at: str, tiers: list[str] | None, criteria: dict, batch_list: list[dict]
+    ) -> dict:
+        pricing = (
+            {"model": "per_minute", "tier_prices_cents": prices(tiers, criteria)} if tiers else {"model": "flat_fee"}
+        )
+        return {
+            "deal_id": deal_id,
+            "buyer_id": buyer_id,
+            "buyer_name": BUYER_NAMES[buyer_id],
+            "signed_at": signed_at,
+            "pricing": pricing,
+            "criteria": criteria,
+            "batches": batch_list,
+        }
+
+    all_tiers = ["aerial", "uhd", "hd", "sd"]
+    d4_batches = batches([5, 6], [20, "omit"])
+    d4_batches.reverse()  # batch order in a file does not matter (R6 sorts by cutoff_at)
+    return [
+        deal(
+            "D-2025-001",
+            "acme-ai",
+            "2025-01-20T17:00:00Z",
+            all_tiers,
+            {"min_fps": 24, "activities": None, "min_duration_s": 5},
+            batches([2, 3, 4, 5, 6], [None, 40, "omit", 30, 60]),
+        ),
+        deal(
+            "D-2025-002",
+            "orbital-labs",
+            "2025-02-10T09:30:00-08:00",
+            ["aerial", "uhd", "hd"],
+            {
+                "min_short_side_px": 1080,
+                "min_fps": 30,
+                "activities": ["surf", "ski", "dive"],
+                "unpublished_only": True,
+                "min_duration_s": 8,
+            },
+            batches([3, 4, 5, 6], [10, 10, 8, 10]),
+        ),
+        deal(
+            "D-2025-003",
+            "northwind-robotics",
+            "2025-02-20T12:00:00Z",
+            None,
+            {"min_short_side_px": 720, "min_fps": 25, "activities": ["drive", "bike", "skate"], "min_duration_s": 5},
+            batches([3, 4, 5], [10, 8, 8], fees=True),
+        ),
+        deal(
+            "D-2025-004",
+            "orbital-labs",
+            "2025-04-01T08:00:00+02:00",
+            ["aerial", "uhd"],
+            {"min_short_side_px": 1080, "unpublished_only": True, "min_duration_s": 5},
+            d4_batches,
+        ),
+        deal(
+            "D-2025-005",
+            "acme-ai",
+            "2025-02-15T16:00:00Z",
+            ["uhd", "hd", "sd"],
+            {"activities": ["bike", "skate", "hike"], "unpublished_only": False, "min_duration_s": 5},
+            batches([3, 4, 5, 6], [None, 20, 20, None]),
+        ),
+        deal(
+            "D-2025-007",
+            "lumen-vision",
+            "2025-01-25T10:00:00-05:00",
+            ["aerial", "uhd", "hd"],
+            {"min_short_side_px": 720, "unpublished_only": True, "min_duration_s": 10},
+            batches([2, 3, 4, 5, 6], [None, None, 45, None, None]),
+        ),
+        deal(
+            "D-2025-008",
+            "lumen-vision",
+            "2025-03-20T14:00:00Z",
+            all_tiers,
+            {"activities": ["surf", "ski", "dive"], "min_duration_s": 5},
+            batches([4, 5, 6], [None, None, None]),
+        ),
+        deal(
+            "D-2025-009",
+            "northwind-robotics",
+            "2025-04-15T12:00:00Z",
+            ["uhd", "hd", "sd"],
+            {"min_fps": 30, "activities": ["drive", "hike"], "unpublished_only": True, "min_duration_s": 5},
+            batches([5, 6], [None, None]),
+        ),
+        deal(
+            "D-2025-010",
+            "kestrel-ai",
+            "2025-02-25T18:00:00+01:00",
+            all_tiers,
+            {"min_duration_s": 10},
+            batches([3, 4, 5, 6], [None, 40, None, None]),
+        ),
+        deal(
+            "D-2025-011",
+            "orbital-labs",
+            "2025-03-28T09:00:00-07:00",
+            ["aerial", "uhd", "hd"],
+            {"min_short_side_px": 1080, "min_fps": 24, "min_duration_s": 30},
+            batches([4, 5, 6], [None, 30, None]),
+        ),
+    ]
+
+
+BAD_DEAL_TEXT = (
+    '{"deal_id": "D-2025-006", "buyer_id": "acme-ai", "buyer_name": "Acme AI",\n'
+    ' "signed_at": "2025-05-02T10:00:00Z",\n'
+    ' "pricing": {"model": "per_minute", "tier_prices_cents": {"hd": 150, "sd": 75}\n'
+    ' "batches": [{"batch_id": "B-2025-06", "cutoff_at": "2025-06-30T23:59:59Z"}]\n'
+)
+
+
+def _settle(landing: Path) -> tuple[list[dict], list[dict]]:
+    """Run the whole money path (``pipeline.run_all``, the same logic as the Dagster runs)
+    on the landing zone just written, in a temporary lake that is deleted afterwards, with
+    the contract's default settings. Returns (batch_revenue, revenue_share_statements)
+    rows in a fixed order, so the payments derived from them are deterministic."""
+    from gopro_assets.lake.delta_store import DeltaStore
+    from gopro_tools.pipeline import run_all
+
+    with tempfile.TemporaryDirectory(prefix="gopro-demo-lake-") as tmp:
+        store = DeltaStore(str(Path(tmp) / "lake"))
+        run_all(
+            store,
+            str(landing.resolve()),
+            first_day=SETTLE_FROM,
+            through=SETTLE_THROUGH,
+            share_rate=Fraction(1, 2),
+            min_payout_cents=1000,
+            review_days=7,
+            snapshots=False,
+            valuation=False,
+        )
+        revenue = store.read("batch_revenue").to_pylist()
+        statements = store.read("revenue_share_statements").to_pylist()
+    revenue.sort(key=lambda r: (r["deal_id"], r["batch_id"]))
+    statements.sort(key=lambda r: (r["statement_month"], r["subscriber_id"]))
+    return revenue, statements
+
+
+def _choose(preferred: tuple, candidates: list[tuple], used: set) -> tuple | None:
+    """``preferred`` when it is a candidate not used yet, else the first such candidate."""
+    pick = (
+        preferred
+        if preferred in candidates and preferred not in used
+        else next((c for c in candidates if c not in used), None)
+    )
+    if pick is not None:
+        used.add(pick)
+    return pick
+
+
+def _payments(rng: random.Random, deals: list[dict], revenue: list[dict]) -> tuple[list[list[str]], dict[str, Any]]:
+    """Buyer payments that match each batch's ``gross_cents`` (received 3-12 days after
+    the cutoff), except for a handful of deliberate, labelled mismatches: one batch paid
+    short (partial), one prepaid with too much (overpaid), one not paid (unpaid), one
+    payment for a batch that does not exist (unknown_batch) and one payment exported
+    twice (the same payment_id: counted once, so its batch is still paid). One flat-fee
+    batch is paid in two instalments that add up to the fee."""
+    gross = {(r["deal_id"], r["batch_id"]): r["gross_cents"] for r in revenue}
+    cutoffs = {
+        (d["deal_id"], b["batch_id"]): datetime.fromisoformat(b["cutoff_at"]).astimezone(UTC)
+        for d in deals
+        for b in d["batches"]
+    }
+    order = sorted(cutoffs, key=lambda ref: (cutoffs[ref], ref))
+    billed = [ref for ref in order if gross.get(ref, 0) > 0]  # a batch worth 0 is owed nothing
+    flat = {(d["deal_id"], b["batch_id"]) for d in deals if d["pricing"]["model"] == "flat_fee" for b in d["batches"]}
+    used: set = set()
+    unpaid = _choose(("D-2025-001", "B-2025-05"), [r for r in billed if r not in flat], used)
+    partial = _choose(("D-2025-003", "B-2025-04"), [r for r in billed if gross[r] >= 2], used)
+    overpaid = _choose(("D-2025-003", "B-2025-05"), billed, used)
+    instalments = _choose(("D-2025-003", "B-2025-03"), billed, used)
+    duplicated = _choose(("D-2025-002", "B-2025-03"), [r for r in billed if r not in flat], used)
+    unknown = ("D-2025-003", "B-2025-01")
+    pending: list[tuple[datetime, int, list[str]]] = []  # (received, payment number, row)
+
+    def pay(ref: tuple, amount: int, when: datetime, copies: int = 1) -> None:
+        number = len({n for _, n, _ in pending})
+        row = [ref[0], ref[1], str(amount), _stamp(rng, when)]
+        pending.extend((when, number, row) for _ in range(copies))
+
+    for ref in billed:
+        cutoff = cutoffs[ref]
+        when = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC) + timedelta(
+            days=rng.randint(3, 12), hours=rng.randint(8, 17), minutes=rng.randint(0, 59)
+        )
+        g = gross[ref]
+        if ref == unpaid:
+            continue
+        if ref == partial:
+            pay(ref, g - max(1, min(800, g // 3)), when)
+        elif ref == overpaid:  # invoiced up front and prepaid, with too much
+            pay(ref, g + 500, min(when, cutoff - timedelta(days=10, hours=9)))
+        elif ref == instalments:  # two instalments that add up to the gross
+            pay(ref, g // 2, when)
+            pay(ref, g - g // 2, when + timedelta(days=9))
+        else:
+            pay(ref, g, when, copies=2 if ref == duplicated else 1)
+    pay(unknown, 2000, datetime(2025, 2, 12, 14, tzinfo=UTC))
+    pending.sort(key=lambda item: (item[0], item[1]))
+    rows: list[list[str]] = []
+    ids: dict[int, str] = {}
+    for _, number, row in pending:  # PAY-0001... in time order; a copy keeps its payment_id
+        ids.setdefault(number, f"PAY-{len(ids) + 1:04d}")
+        rows.append([ids[number], *row])
+    notes: dict[str, Any] = {"unknown_batch": unknown, "receivables": {unknown: "unknown_batch"}}
+    for name, ref in (("unpaid", unpaid), ("partial", partial), ("overpaid", overpaid)):
+        if ref is not None:
+            notes[name] = ref
+            notes["receivables"][ref] = name
+    if duplicated is not None:
+        notes["duplicate_payment_id"] = next(r[0] for r in rows if (r[1], r[2]) == duplicated)
+    if instalments is not None:
+        notes["instalments"] = instalments
+    return rows, notes
+
+
+def _payouts(
+    rng: random.Random, subs: list[Subscriber], statements: list[dict]
+) -> tuple[list[list[str]], dict[str, Any]]:
+    """Contributor payouts that match each statement's ``payable_cents`` (paid on one day
+    early in the next month), except for deliberate, labelled mismatches: one underpaid,
+    one overpaid, one not paid, one payout exported twice (the same payout_id) and one
+    payout to a subscriber with nothing payable (sub-0005, never eligible)."""
+    payable = [
+        (r["statement_month"], r["subscriber_id"], r["payable_cents"]) for r in statements if r["payable_cents"] > 0
+    ]
+    keys = [(m, sid) for m, sid, _ in payable]
+    picks = rng.sample(keys, min(4, len(keys)))
+    roles = dict(zip(picks, ["underpaid", "overpaid", "unpaid", "duplicate"]))
+    foreign = next((s for s in subs if s.role == "foreign"), subs[-1])
+    stray = ("2025-04", foreign.sid)  # (statement_month, subscriber_id)
+    by_month: dict[str, list[tuple[str, int]]] = {}
+    for m, sid, cents in payable:
+        by_month.setdefault(m, []).append((sid, cents))
+    by_month.setdefault(stray[0], [])
+    rows: list[list[str]] = []
+    notes: dict[str, Any] = {
+        "nothing_payable": (stray[1], stray[0]),
+        "payout_reconciliation": {(stray[1], stray[0]): "unexpected"},
+    }
+    for month in sorted(by_month):
+        y, m = map(int, month.split("-"))
+        first = datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC)
+        paid_at = first + timedelta(days=rng.randint(2, 8), hours=16)
+        lines = sorted(by_month[month]) + ([(stray[1], None)] if month == stray[0] else [])
+        for k, (sid, cents) in enumerate(lines, start=1):
+            role = roles.get((month, sid))
+            if cents is None:  # nothing payable: a payout that should not have been made
+                amount = 1500
+            elif role == "unpaid":
+                continue
+            elif role == "underpaid":
+                amount = cents - max(1, min(500, cents // 4))
+            elif role == "overpaid":
+                amount = cents + rng.randint(1, 5) * 100
+            else:
+                amount = cents
+            row = [f"PO-{month}-{k:03d}", sid, month, str(amount), _stamp(rng, paid_at + timedelta(minutes=k))]
+            rows.append(row)
+            if role == "duplicate":  # the same payout exported twice
+                rows.append(list(row))
+                notes["duplicate_payout_id"] = row[0]
+    for (month, sid), role in roles.items():  # keyed (subscriber_id, statement_month)
+        notes["payout_reconciliation"][(sid, month)] = role
+        notes[
+            {
+                "underpaid": "underpaid",
+                "overpaid": "overpaid_payout",
+                "unpaid": "unpaid_payout",
+                "duplicate": "duplicated_payout",
+            }[role]
+        ] = (sid, month)
+    return rows, notes
+
+
+# --- video encoding ---------------------------------------------------------------------------
+
+
+def _klv(key: bytes, type_char: bytes, size: int, repeat: int, data: bytes) -> bytes:
+    """One GPMF key-length-value entry, padded to 32 bits."""
+    return key + type_char + bytes([size]) + repeat.to_bytes(2, "big") + data + bytes(-len(data) % 4)
+
+
+def _nest(key: bytes, children: bytes) -> bytes:
+    return _klv(key, b"\0", 4, len(children) // 4, children)
+
+
+def _gpmf_second(spec: ClipSpec, second: int) -> bytes:
+    """One second of GoPro-like telemetry: device name and 18 Hz GPS5 samples."""
+    lat, lon = spec.gps
+    samples = b"".join(
+        struct.pack(
+            ">iiiii",
+            int((lat + (second * 18 + j) * 2e-6) * 1e7),
+            int((lon + (second * 18 + j) * 3e-6) * 1e7),
+            int(12.5 * 1000),
+            4200 + j,
+            4300 + j,
+        )
+        for j in range(18)
+    )
+    name = b"GPS (Lat., Long., Alt., 2D speed, 3D speed)"
+    strm = (
+        _klv(b"STNM", b"c", 1, len(name), name)
+        + _klv(b"SCAL", b"l", 4, 5, struct.pack(">5i", 10_000_000, 10_000_000, 1000, 1000, 100))
+        + _klv(b"GPS5", b"l", 20, 18, samples)
+    )
+    model = b"HERO11 Black"
+    devc = (
+        _klv(b"DVID", b"L", 4, 1, struct.pack(">I", 1))
+        + _klv(b"DVNM", b"c", 1, len(model), model)
+        + _klv(b"FMWR", b"c", 1, 13, b"H22.01.02.32.")
+        + _nest(b"STRM", strm)
+    )
+    return _nest(b"DEVC", devc)
+
+
+def _segment_frames(spec: ClipSpec, k: int) -> Iterator[av.VideoFrame]:
+    """``k`` cheap frames: a vertical gradient with a bar that steps across a quarter of
+    it in a few jumps (between jumps the frames are identical, so the P-frames are nearly
+    free and the bytes per second are dominated by one keyframe per GOP)."""
+    w, h = spec.width, spec.height
+    probe = av.VideoFrame(w, h, "yuv420p")
+    y_ls = probe.planes[0].buffer_size // probe.planes[0].height
+    c_sizes = [p.buffer_size for p in probe.planes[1:]]
+    runs: list[list[int]] = []  # [value, number of rows] of the gradient
+    for r in range(h):
+        val = spec.y_top + (spec.y_bottom - spec.y_top) * r // max(1, h - 1)
+        if runs and runs[-1][0] == val:
+            runs[-1][1] += 1
+        else:
+            runs.append([val, 1])
+    bw = max(8, (w // 48) & ~1)
+    bar = bytes([spec.bar_y]) * bw
+    x0 = (spec.u * w // 256) & ~1
+    u_plane, v_plane = bytes([spec.u]) * c_sizes[0], bytes([spec.v]) * c_sizes[1]
+    steps = min(k, BAR_STEPS)
+    last_x, y_plane = -1, b""
+    for i in range(k):
+        step = i * steps // k
+        x = min(w - bw, x0 + (w // 4) * step // max(1, steps - 1)) & ~1
+        if x != last_x:
+            y_plane = b"".join((bytes([v]) * x + bar + bytes([v]) * (y_ls - x - bw)) * n for v, n in runs)
+            last_x = x
+        frame = av.VideoFrame(w, h, "yuv420p")
+        frame.planes[0].update(y_plane)
+        frame.planes[1].update(u_plane)
+        frame.planes[2].update(v_plane)
+        frame.pts = i
+        yield frame
+
+
+def _video_options(codec: str, k: int) -> dict[str, str]:
+    if codec == "h264":
+        return {
+            "preset": "ultrafast",
+            "crf": "34",
+            "threads": ENCODER_THREADS,
+            "x264-params": f"keyint={k}:min-keyint={k}:scenecut=0:bframes=0:cabac=1",
+        }
+    if codec == "hevc":
+        return {
+            "preset": "ultrafast",
+            "crf": "32",
+            "x265-params": f"log-level=error:keyint={k}:min-keyint={k}:scenecut=0:bframes=0:open-gop=0"
+            f":pools={ENCODER_THREADS}:frame-threads=1",
+        }
+    return {"g": str(k), "bf": "0", "threads": ENCODER_THREADS}
+
+
+def _packet(stream: Any, data: bytes, pts: int, dts: int, tb: Fraction, duration: int, key: bool) -> av.Packet:
+    p = av.Packet(data)
+    p.stream = stream
+    p.time_base = tb
+    p.pts, p.dts, p.duration = pts, dts, duration
+    p.is_keyframe = key
+    return p
+
+
+def _audio_packets(stream: Any, seconds: float) -> Iterator[tuple[float, int, av.Packet]]:
+    """Silent AAC covering ``seconds``: encoder priming packets, then the steady-state
+    silent packet repeated (identical bytes for silence, and cheap)."""
+    encoded = []
+    for i in range(8):
+        frame = av.AudioFrame(format="fltp", layout="stereo", samples=AAC_FRAME)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = i * AAC_FRAME
+        encoded += [(bytes(p), p.pts, p.dts) for p in stream.encode(frame)]
+    tb = Fraction(1, AUDIO_RATE)
+    head = encoded[:3]
+    steady = encoded[3][0]
+    first_pts = head[0][1]
+    total = math.ceil(seconds * AUDIO_RATE / AAC_FRAME) + 1
+    for i in range(total):
+        data = head[i][0] if i < len(head) else steady
+        pts = first_pts + i * AAC_FRAME
+        yield pts / AUDIO_RATE, 1, _packet(stream, data, pts, pts, tb, AAC_FRAME, True)
+
+
+def _gop(codec: str, fps: int, seconds: float) -> int:
+    """Frames per encoded GOP. One GOP is encoded and its packets repeated, so the CPU
+    cost is about one GOP's frames and the bytes per second about one keyframe (CABAC, of
+    a flat frame: 1-3 KB) per GOP plus nearly empty P-frames. 8 frames for most clips,
+    half a second for long takes (disk), up to one second for mpeg4 (no CABAC, but cheap
+    to encode) and 4 frames for HEVC (slow to encode; tiny keyframes)."""
+    if codec == "hevc":
+        return 4
+    if codec == "mpeg4":
+        return min(fps, 30)
+    return max(8, fps // 2) if seconds > LONG_CLIP_S else 8
+
+
+def _encode(path: Path, spec: ClipSpec) -> None:
+    """Write one MP4: a short closed GOP encoded once and its packets repeated."""
+    k = spec.gop or _gop(spec.codec, spec.fps, spec.n_frames / spec.fps)
+    k = max(1, min(k, spec.n_frames))
+    options = {"movflags": "+faststart"} if spec.faststart else {}
+    with av.open(str(path), "w", format="mp4", options=options) as out:
+        audio = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo") if spec.audio == "first" else None
+        video = out.add_stream(ENCODER[spec.codec], rate=spec.fps)
+        video.width, video.height, video.pix_fmt = spec.width, spec.height, "yuv420p"
+        video.options = _video_options(spec.codec, k)
+        if spec.audio == "after":
+            audio = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+        data = out.add_data_stream("bin_data") if spec.telemetry else None
+        packets = []
+        for frame in _segment_frames(spec, k):
+            packets += [(bytes(p), p.pts, p.dts, p.is_keyframe, p.time_base) for p in video.encode(frame)]
+        packets += [(bytes(p), p.pts, p.dts, p.is_keyframe, p.time_base) for p in video.encode()]
+        tb = packets[0][4] or Fraction(1, spec.fps)
+        step = int(round(Fraction(1, spec.fps) / tb))  # one frame in packet time units
+        loop = step * len(packets)
+        seconds = spec.n_frames / spec.fps
+
+        def video_packets() -> Iterator[tuple[float, int, av.Packet]]:
+            tbf = float(tb)
+            gop = [(payload, pts, pts if dts is None else dts, key) for payload, pts, dts, key, _ in packets]
+            n = 0
+            for rep in range(0, spec.n_frames, len(gop)):
+                shift = rep // len(gop) * loop
+                for payload, pts, dts, key in gop:
+                    if n == spec.n_frames:
+                        return
+                    n += 1
+                    yield (dts + shift) * tbf, 0, _packet(video, payload, pts + shift, dts + shift, tb, step, key)
+
+        def data_packets() -> Iterator[tuple[float, int, av.Packet]]:
+            ms = Fraction(1, 1000)
+            total_ms = math.ceil(seconds * 1000)
+            for s in range(math.ceil(seconds)):  # one GPMF payload per second, as a camera writes
+                dur = min(1000, total_ms - s * 1000)
+                yield float(s), 2, _packet(data, _gpmf_second(spec, s), s * 1000, s * 1000, ms, dur, True)
+
+        sources = [video_packets()]
+        if audio is not None:
+            sources.append(_audio_packets(audio, seconds))
+        if data is not None:
+            sources.append(data_packets())
+        # (time, stream order) is unique across the sources, so the packets are never compared
+        for _, _, packet in heapq.merge(*sources):
+            out.mux(packet)
+
+
+def _audio_only(path: Path, seconds: float) -> None:
+    with av.open(str(path), "w", format="mp4") as out:
+        audio = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+        for _, _, packet in _audio_packets(audio, seconds):
+            out.mux(packet)
+
+
+_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
+
+
+def zero_durations(data: bytes) -> bytes:
+    """Return an MP4 whose movie, track and media durations and sample deltas are all 0:
+    a file with a video stream and no duration (contract §3 "zero duration")."""
+    buf = bytearray(data)
+
+    def walk(off: int, end: int) -> None:
+        while off + 8 <= end:
+            size, typ = struct.unpack(">I4s", buf[off : off + 8])
+            hdr = 8
+            if size == 1:
+                size = struct.unpack(">Q", buf[off + 8 : off + 16])[0]
+                hdr = 16
+            elif size == 0:
+                size = end - off
+            if size < hdr:
+                return
+            body = off + hdr
+            if typ in _MP4_CONTAINERS:
+                walk(body, off + size)
+            elif typ in (b"mvhd", b"mdhd", b"tkhd"):
+                ver = buf[body]
+                times = 16 if ver == 1 else 8
+                n = 8 if ver == 1 else 4
+                p = body + 4 + times + (4 if typ != b"tkhd" else 8)
+                buf[p : p + n] = bytes(n)
+            elif typ == b"stts":
+                count = struct.unpack(">I", buf[body + 4 : body + 8])[0]
+                for i in range(count):
+                    q = body + 8 + i * 8 + 4
+                    buf[q : q + 4] = bytes(4)
+            elif typ == b"elst":
+                ver = buf[body]
+                count = struct.unpack(">I", buf[body + 4 : body + 8])[0]
+                n = 8 if ver == 1 else 4
+                for i in range(count):
+                    q = body + 8 + i * (2 * n + 4)
+                    buf[q : q + n] = bytes(n)
+            off += size
+
+    walk(0, len(buf))
+    return bytes(buf)
+
+
+# Upload kinds whose file is one clean encode written straight to its path (most of them).
+ENCODED_DIRECTLY = ("clip", "bad_row:unknown_subscriber")
+
+
+def _encode_one(job: tuple[str, ClipSpec]) -> None:
+    path = Path(job[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _encode(path, job[1])
+
+
+def _encode_clips_in_parallel(root: Path, uploads: list[Upload]) -> None:
+    """Encode the clean clips on every core (spawned workers: PyAV and the lake's native
+    libraries are not fork-safe); each clip's bytes depend only on its spec, so the
+    landing zone is the same as a sequential run's. Copies and damaged variants are
+    written afterwards, in order, from these."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(str(root / "footage" / u.object_key), u.spec) for u in uploads]
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers <= 1:
+        for job in jobs:
+            _encode_one(job)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_encode_one, jobs, chunksize=4))
+
+
+def _write_footage(root: Path, u: Upload, rng_bytes: bytes, scratch: Path) -> str | None:
+    """Write the file behind one upload row; returns the expected probe reason prefix
+    for deliberately bad files (None for good ones)."""
+    path = root / "footage" / u.object_key
+    if u.kind in ("missing", "bad_row:path_traversal", "bad_row:absolute_key"):
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if u.kind == "duplicate":
+        assert u.copy_of is not None
+        shutil.copyfile(root / "footage" / u.copy_of.object_key, path)
+        return None
+    if u.kind == "corrupt:random_bytes":
+        path.write_bytes(rng_bytes)
+        return "unreadable video"
+    if u.kind == "corrupt:empty":
+        path.write_bytes(b"")
+        return "empty file"
+    if u.kind == "corrupt:audio_only":
+        _audio_only(path, 6.0)
+        return "no video stream"
+    assert u.spec is not None
+    if u.kind in ("clip", "bad_row:unknown_subscriber"):
+        _encode(path, u.spec)
+        return None
+    tmp = scratch / "tmp.mp4"
+    _encode(tmp, u.spec)
+    data = tmp.read_bytes()
+    tmp.unlink()
+    if u.kind == "corrupt:truncated_header":  # moov at the end: cut before it
+        path.write_bytes(data[: len(data) * 6 // 10])
+        return "unreadable video"
+    if u.kind == "corrupt:truncated_payload":  # moov at the front: cut mid-payload
+        path.write_bytes(data[: len(data) // 2])
+        return "truncated file"
+    if u.kind == "corrupt:zero_duration":
+        path.write_bytes(zero_durations(data))
+        return "zero duration"
+    raise ValueError(f"unknown upload kind {u.kind}")
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _csv_text(header: list[str], rows: list[list[str]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _jsonl(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def _dumps(obj: dict) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _by_month(items: list[tuple[datetime, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for t, line in items:
+        out.setdefault(f"{t:%Y-%m}", []).append(line)
+    return out
+
+
+def _write_text(root: Path, rel: str, text: str) -> None:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8", newline="")
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    busy = [f for f in CONTRACT_FOLDERS if (out / f).exists() and any((out / f).iterdir())]
+    if busy and not overwrite:
+        raise FileExistsError(
+            f"{out} already holds landing data ({', '.join(busy)}); pass overwrite=True to replace it"
+        )
+    for f in busy:
+        shutil.rmtree(out / f)
+    for f in CONTRACT_FOLDERS:
+        (out / f).mkdir(parents=True, exist_ok=True)
+
+
+def generate_demo(
+    out_dir: str | Path, subscribers: int = 40, clips: int = 120, seed: int = 7, overwrite: bool = False
+) -> dict:
+    """Write a demo landing zone (contract §2 layout) under ``out_dir``.
+
+    ``clips`` is the number of distinct, valid recordings encoded; byte-identical
+    re-uploads, corrupt files and bad upload rows come on top (see the returned counts
+    and docs/DEMO_DATA.md). Returns counts of what was written plus ``expected``: the
+    deliberately bad input, by kind, for tests and demos. Raises FileExistsError when
+    ``out_dir`` already holds landing data, unless ``overwrite`` (which replaces only
+    the eight contract folders).
+    """
+    if subscribers < 8:
+        raise ValueError("subscribers must be >= 8 (the first eight have fixed roles)")
+    if clips < 6:
+        raise ValueError("clips must be >= 6 (the first five cover 4K, vertical, drone, HEVC, 120 fps)")
+    out = Path(out_dir)
+    _prepare(out, overwrite)
+    rng = random.Random(seed)
+
+    subs = _make_subscribers(rng, subscribers)
+    consent = _make_consent(rng, subs)
+    names = _Names(rng)
+    uploads = _make_uploads(rng, subs, clips, names)
+    uploads += _add_specials(rng, subs, uploads, names)
+    uploads.sort(key=lambda u: (u.uploaded_at, u.object_key))
+    for n, u in enumerate(uploads, start=1):
+        u.clip_id = f"clip-{n:05d}"
+    exclusions = _make_exclusions(rng, subs, consent, uploads)
+    deals = _make_deals(rng, clips)
+    expected: dict[str, Any] = {"bad_rows": {}, "footage": {}, "duplicates": []}
+
+    # subscribers/: exports of the current state at four dates (upserts by subscriber_id).
+    header = ["subscriber_id", "email", "country", "subscribed_at", "cancelled_at", "invited_at"]
+    exports = [datetime(2025, m, d, 23, 0, tzinfo=UTC) for m, d in ((1, 31), (3, 31), (5, 31), (6, 30))]
+    last_state: dict[str, tuple] = {}
+    n_sub_rows = 0
+    for e in exports:
+        rows = []
+        for s in subs:
+            if s.subscribed_at > e:
+                continue
+            inv = s.invited_at if s.invited_at and s.invited_at <= e else None
+            can = s.cancelled_at if s.cancelled_at and s.cancelled_at <= e else None
+            state = (inv, can)
+            if last_state.get(s.sid) == state:
+                continue
+            last_state[s.sid] = state
+            rows.append(
+                [
+                    s.sid,
+                    s.email,
+                    s.country,
+                    _stamp(rng, s.subscribed_at),
+                    _stamp(rng, can) if can else "",
+                    _stamp(rng, inv) if inv else "",
+                ]
+            )
+        if e.month == 6:  # bad input: a timestamp without offset (the row is an update)
+            s = next(s for s in subs if s.role == "pro")
+            rows.append(
+                [
+                    s.sid,
+                    s.email,
+                    s.country,
+                    _stamp(rng, s.subscribed_at),
+                    "2025-06-28T09:15:00",
+                    _stamp(rng, s.invited_at) if s.invited_at else "",
+                ]
+            )
+            expected["bad_rows"]["naive_timestamp"] = f"subscribers/{e:%Y-%m-%d}.csv"
+        n_sub_rows += len(rows)
+        _write_text(out, f"subscribers/{e:%Y-%m-%d}.csv", _csv_text(header, rows))
+
+    # consent_events/: one file per month, event ids in time order.
+    items: list[tuple[datetime, str]] = []
+    for n, e in enumerate(consent, start=1):
+        row: dict[str, Any] = {
+            "event_id": f"ce-{n:05d}",
+            "subscriber_id": e["subscriber_id"],
+            "event_at": _stamp(rng, e["_t"]),
+            "action": e["action"],
+        }
+        if "excluded_buyers" in e:
+            row["excluded_buyers"] = e["excluded_buyers"]
+        items.append((e["_t"], _dumps(row)))
+    if items:
+        dup_t, dup_line = items[min(2, len(items) - 1)]
+        items.append((dup_t, dup_line))  # the same event delivered twice (dedup by event_id)
+    items.append(
+        (
+            datetime(2025, 3, 5, tzinfo=UTC),
+            '{"event_id": "ce-90001", "subscriber_id": "sub-0002", "event_at": "2025-03-05T10:00:00Z", "act',
+        )
+    )
+    items.append(
+        (
+            datetime(2025, 4, 8, tzinfo=UTC),
+            _dumps(
+                {
+                    "event_id": "ce-90002",
+                    "subscriber_id": "sub-0003",
+                    "event_at": "2025-04-08T11:30:00Z",
+                    "action": "pause",
+                }
+            ),
+        )
+    )
+    items.sort(key=lambda it: it[0])
+    expected["bad_rows"].update({"malformed_json": "ce-90001", "unknown_action": "ce-90002"})
+    consent_files = _by_month(items)
+    for month, lines in consent_files.items():
+        _write_text(out, f"consent_events/{month}.jsonl", _jsonl(lines))
+
+    # clip_exclusions/
+    items = []
+    for n, e in enumerate(exclusions, start=1):
+        items.append(
+            (
+                e["_t"],
+                _dumps(
+                    {
+                        "event_id": f"cx-{n:05d}",
+                        "subscriber_id": e["subscriber_id"],
+                        "clip_id": e["clip_id"],
+                        "event_at": _stamp(rng, e["_t"]),
+                        "action": e["action"],
+                    }
+                ),
+            )
+        )
+    for month, lines in _by_month(items).items():
+        _write_text(out, f"clip_exclusions/{month}.jsonl", _jsonl(lines))
+    if not items:  # keep the folder meaningful even in a tiny demo
+        _write_text(out, "clip_exclusions/2025-06.jsonl", "")
+
+    # uploads/
+    items = []
+    for u in uploads:
+        items.append(
+            (
+                u.uploaded_at,
+                _dumps(
+                    {
+                        "clip_id": u.clip_id,
+                        "subscriber_id": u.sid,
+                        "object_key": u.object_key,
+                        "uploaded_at": _stamp(rng, u.uploaded_at),
+                        "published": u.published,
+                        "activity": u.activity,
+                        "mount": u.mount,
+                    }
+                ),
+            )
+        )
+        if u.kind.startswith("bad_row:"):
+            expected["bad_rows"][u.kind.split(":", 1)[1]] = u.clip_id
+    first = uploads[0]
+    items.append(
+        (
+            datetime(2025, 5, 20, tzinfo=UTC),
+            _dumps(
+                {  # same clip_id again: first occurrence wins
+                    "clip_id": first.clip_id,
+                    "subscriber_id": first.sid,
+                    "object_key": first.object_key,
+                    "uploaded_at": _iso(datetime(2025, 5, 20, 7, tzinfo=UTC)),
+                    "published": True,
+                    "activity": first.activity,
+                    "mount": first.mount,
+                }
+            ),
+        )
+    )
+    items.append(
+        (
+            datetime(2025, 5, 21, tzinfo=UTC),
+            '{"clip_id": "clip-90001", "subscriber_id": "sub-0001", "object_key": "sub-0001/2025/05/GH01',
+        )
+    )
+    items.sort(key=lambda it: it[0])
+    expected["bad_rows"]["malformed_upload_json"] = "clip-90001"
+    expected["repeated_clip_id"] = first.clip_id
+    for month, lines in _by_month(items).items():
+        _write_text(out, f"uploads/{month}.jsonl", _jsonl(lines))
+
+    # footage/
+    scratch = out / "footage" / ".demo-scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    n_files = 0
+    n_encoded = 0
+    try:
+        _encode_clips_in_parallel(out, [u for u in uploads if u.kind in ENCODED_DIRECTLY])
+        for u in uploads:
+            if u.kind in ENCODED_DIRECTLY:  # written above
+                reason = None
+            else:
+                reason = _write_footage(
+                    out, u, rng.randbytes(48 * 1024) if u.kind == "corrupt:random_bytes" else b"", scratch
+                )
+            if u.kind == "duplicate":
+                assert u.copy_of is not None
+                expected["duplicates"].append((u.copy_of.object_key, u.object_key))
+            if reason is not None:
+                expected["footage"][u.object_key] = reason
+            if u.kind == "missing":
+                expected["footage"][u.object_key] = "video file missing"
+            if u.spec is not None:
+                n_encoded += 1
+            if u.kind not in ("missing", "bad_row:path_traversal", "bad_row:absolute_key"):
+                n_files += 1
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    # deals/
+    for d in deals:
+        _write_text(out, f"deals/{d['deal_id']}.json", json.dumps(d, indent=2) + "\n")
+    _write_text(out, "deals/D-2025-006.json", BAD_DEAL_TEXT)
+    expected["bad_rows"]["invalid_deal_file"] = "deals/D-2025-006.json"
+
+    # buyer_payments/ and payouts/, one file per month received / paid: derived from a run
+    # of the money path over everything written above, plus deliberate mismatches.
+    revenue, statements = _settle(out)
+    payments, pay_notes = _payments(rng, deals, revenue)
+    payouts, payout_notes = _payouts(rng, subs, statements)
+    expected.update(pay_notes)
+    expected.update(payout_notes)
+    pay_files: dict[str, list[list[str]]] = {}
+    for r in payments:
+        pay_files.setdefault(datetime.fromisoformat(r[4]).astimezone(UTC).strftime("%Y-%m"), []).append(r)
+    for month, rows in sorted(pay_files.items()):
+        _write_text(
+            out,
+            f"buyer_payments/{month}.csv",
+            _csv_text(["payment_id", "deal_id", "batch_id", "amount_cents", "received_at"], rows),
+        )
+    po_files: dict[str, list[list[str]]] = {}
+    for r in payouts:
+        po_files.setdefault(datetime.fromisoformat(r[4]).astimezone(UTC).strftime("%Y-%m"), []).append(r)
+    for month, rows in sorted(po_files.items()):
+        _write_text(
+            out,
+            f"payouts/{month}.csv",
+            _csv_text(["payout_id", "subscriber_id", "statement_month", "amount_cents", "paid_at"], rows),
+        )
+
+    return {
+        "subscribers": len(subs),
+        "subscriber_rows": n_sub_rows,
+        "consent_events": sum(len(v) for v in consent_files.values()),
+        "clip_exclusions": len(exclusions),
+        "uploads": len(items),
+        "clips": clips,
+        "duplicates": sum(u.kind == "duplicate" for u in uploads),
+        "corrupt_files": sum(u.kind.startswith("corrupt:") for u in uploads),
+        "footage_files": n_files,
+        "encoded_files": n_encoded,
+        "deals": len(deals) + 1,
+        "batches": sum(len(d["batches"]) for d in deals),
+        "buyer_payments": len(payments),
+        "payouts": len(payouts),
+        "expected": expected,
+    }
