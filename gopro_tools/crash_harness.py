@@ -455,7 +455,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from gopro_assets.defs.operations import automation
+from gopro_assets.defs.finance import monthly_close
+from gopro_assets.defs.ingestion import automation as landing_automation
+from gopro_assets.defs.operations import nightly
 from gopro_assets.definitions import defs
 from gopro_assets.defs.ingestion import assets as ingestion_assets
 
@@ -474,9 +476,9 @@ if len(sys.argv) > 2:
 day = datetime.fromisoformat(sys.argv[1]).replace(tzinfo=timezone.utc)
 at = day + timedelta(days=1, hours=10)  # 02:00 in Los Angeles the next day
 with dg.build_schedule_context(scheduled_execution_time=at, repository_def=defs.get_repository_def()) as context:
-    data = automation.nightly_schedule.evaluate_tick(context)
+    data = nightly.nightly_schedule.evaluate_tick(context)
 request = data.run_requests[0]
-tags = {**automation.nightly_schedule.tags, **request.tags, "dagster/schedule_name": "nightly_schedule"}
+tags = {**nightly.nightly_schedule.tags, **request.tags, "dagster/schedule_name": "nightly_schedule"}
 with dg.DagsterInstance.get() as instance:
     result = defs.resolve_job_def("nightly_job").execute_in_process(
         instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=False)

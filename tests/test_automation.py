@@ -12,7 +12,9 @@ import pytest
 from conftest import encode_mp4
 
 from gopro_assets.definitions import defs
-from gopro_assets.defs.operations import automation
+from gopro_assets.defs.finance import monthly_close
+from gopro_assets.defs.ingestion import automation as landing_automation
+from gopro_assets.defs.operations import nightly as nightly_automation
 from gopro_assets.lake.delta_store import DeltaStore
 from gopro_assets.shared.partitions import THROUGH_TAG, daily_partitions, monthly_partitions
 from gopro_assets.shared.resources import LakehouseResource
@@ -74,7 +76,7 @@ def defs_on(lakehouse: LakehouseResource) -> dg.Definitions:
     return dg.Definitions(
         assets=list(defs.assets),
         asset_checks=list(defs.asset_checks),
-        jobs=automation.JOBS,
+        jobs=[landing_automation.ingestion_job, nightly_automation.nightly_job, monthly_close.monthly_close_job],
         resources={"lakehouse": lakehouse},
     )
 
@@ -151,17 +153,17 @@ def test_schedules_and_sensor_are_registered_and_off_until_enabled():
     repo = defs.get_repository_def()
     assert {s.name for s in repo.schedule_defs} >= {"nightly_schedule", "monthly_close_schedule"}
     assert "landing_sensor" in {s.name for s in repo.sensor_defs}
-    assert automation.nightly_schedule.job_name == "nightly_job"
-    assert automation.monthly_close_schedule.job_name == "monthly_close_job"
-    assert automation.landing_sensor.job_name == "ingestion_job"
-    for d in [automation.nightly_schedule, automation.monthly_close_schedule]:
+    assert nightly_automation.nightly_schedule.job_name == "nightly_job"
+    assert monthly_close.monthly_close_schedule.job_name == "monthly_close_job"
+    assert landing_automation.landing_sensor.job_name == "ingestion_job"
+    for d in [nightly_automation.nightly_schedule, monthly_close.monthly_close_schedule]:
         assert d.default_status == dg.DefaultScheduleStatus.STOPPED
-    assert automation.landing_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert landing_automation.landing_sensor.default_status == dg.DefaultSensorStatus.STOPPED
 
 
 # -- the nightly schedule --------------------------------------------------------------
 def test_nightly_runs_at_two_in_los_angeles_winter_and_summer():
-    s = automation.nightly_schedule
+    s = nightly_automation.nightly_schedule
     assert s.execution_timezone == "America/Los_Angeles"
     minute, hour = s.cron_schedule.split()[:2]
     assert (minute, hour) == ("0", "2")
@@ -184,7 +186,7 @@ def test_nightly_runs_at_two_in_los_angeles_winter_and_summer():
 
 
 def test_nightly_before_the_first_partition_skips():
-    data = tick(automation.nightly_schedule, datetime(2025, 1, 1, 2, 0, tzinfo=LA))
+    data = tick(nightly_automation.nightly_schedule, datetime(2025, 1, 1, 2, 0, tzinfo=LA))
     assert not data.run_requests and "before the first partition" in data.skip_message
 
 
@@ -197,11 +199,13 @@ def test_nightly_run_then_monthly_close_for_february(tmp_path):
     close_tick = datetime(2025, 3, 1, 4, 0, tzinfo=LA)
     with dg.instance_for_test() as instance:
         # 04:00 on March 1st with no nightly through Feb 28 yet: the close waits
-        waiting = tick(automation.monthly_close_schedule, close_tick, instance)
+        waiting = tick(monthly_close.monthly_close_schedule, close_tick, instance)
         assert not waiting.run_requests and "2025-02-28 has not run" in waiting.skip_message
 
         # the nightly tick of March 1st, 02:00 LA = 10:00 UTC: Feb 28, run as the daemon would
-        nightly = only_request(tick(automation.nightly_schedule, datetime(2025, 3, 1, 10, 0, tzinfo=UTC), instance))
+        nightly = only_request(
+            tick(nightly_automation.nightly_schedule, datetime(2025, 3, 1, 10, 0, tzinfo=UTC), instance)
+        )
         assert (nightly.partition_key, nightly.tags[THROUGH_TAG]) == ("2025-02-28", "2025-02-28")
         result = local.resolve_job_def("nightly_job").execute_in_process(
             instance=instance, partition_key=nightly.partition_key, tags=nightly.tags, raise_on_error=False
@@ -238,7 +242,7 @@ def test_nightly_run_then_monthly_close_for_february(tmp_path):
         )
 
         # 04:00 LA on March 1st closes February
-        close = only_request(tick(automation.monthly_close_schedule, close_tick, instance))
+        close = only_request(tick(monthly_close.monthly_close_schedule, close_tick, instance))
         assert (close.partition_key, close.tags[THROUGH_TAG], close.run_key) == (
             "2025-02-01",
             "2025-02-28",
@@ -256,7 +260,7 @@ def test_nightly_run_then_monthly_close_for_february(tmp_path):
         assert {r["statement_month"] for r in store.read("payout_reconciliation").to_pylist()} <= {"2025-02"}
 
         # the later ticks of that day see the close run and skip
-        later = tick(automation.monthly_close_schedule, datetime(2025, 3, 1, 5, 0, tzinfo=LA), instance)
+        later = tick(monthly_close.monthly_close_schedule, datetime(2025, 3, 1, 5, 0, tzinfo=LA), instance)
         assert not later.run_requests and "already has a close run" in later.skip_message
 
 
@@ -267,24 +271,24 @@ def test_monthly_close_waits_for_a_failed_nightly():
             status=dg.DagsterRunStatus.FAILURE,
             tags={THROUGH_TAG: "2025-02-28", "dagster/partition": "2025-02-28"},
         )
-        data = tick(automation.monthly_close_schedule, datetime(2025, 3, 1, 4, 0, tzinfo=LA), instance)
+        data = tick(monthly_close.monthly_close_schedule, datetime(2025, 3, 1, 4, 0, tzinfo=LA), instance)
         assert not data.run_requests and "FAILURE" in data.skip_message
 
 
 def test_monthly_close_month_boundaries():
-    assert automation.monthly_close_schedule.execution_timezone == "America/Los_Angeles"
-    assert automation.monthly_close_schedule.cron_schedule.split()[1:3] == ["4-23", "1"]
-    assert automation.month_closed_at(datetime(2025, 3, 1, 4, tzinfo=LA)) == date(2025, 2, 28)
-    assert automation.month_closed_at(datetime(2024, 3, 1, 4, tzinfo=LA)) == date(2024, 2, 29)
-    assert automation.month_closed_at(datetime(2026, 1, 1, 4, tzinfo=LA)) == date(2025, 12, 31)
+    assert monthly_close.monthly_close_schedule.execution_timezone == "America/Los_Angeles"
+    assert monthly_close.monthly_close_schedule.cron_schedule.split()[1:3] == ["4-23", "1"]
+    assert monthly_close.month_closed_at(datetime(2025, 3, 1, 4, tzinfo=LA)) == date(2025, 2, 28)
+    assert monthly_close.month_closed_at(datetime(2024, 3, 1, 4, tzinfo=LA)) == date(2024, 2, 29)
+    assert monthly_close.month_closed_at(datetime(2026, 1, 1, 4, tzinfo=LA)) == date(2025, 12, 31)
     # 04:00 LA on the 1st is already the 1st in UTC as well (11:00 or 12:00)
-    assert automation.month_closed_at(datetime(2025, 8, 1, 11, 0, tzinfo=UTC)) == date(2025, 7, 31)
+    assert monthly_close.month_closed_at(datetime(2025, 8, 1, 11, 0, tzinfo=UTC)) == date(2025, 7, 31)
 
 
 # -- the landing sensor --------------------------------------------------------------------
 def sense(lakehouse: LakehouseResource, instance: dg.DagsterInstance, cursor: str | None):
     context = dg.build_sensor_context(cursor=cursor, instance=instance, resources={"lakehouse": lakehouse})
-    return automation.landing_sensor(context)
+    return landing_automation.landing_sensor(context)
 
 
 def test_landing_sensor_requests_ingestion_once_per_new_listing(tmp_path):

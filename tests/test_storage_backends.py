@@ -16,7 +16,7 @@ import pytest
 from test_pipeline import build_landing, run
 from test_pipeline import test_landing_to_statement_matches_hand_computed_cents as assert_hand_computed_cents
 
-from gopro_assets.defs.operations import automation
+from gopro_assets.defs.ingestion import automation as landing_automation
 from gopro_assets.defs.operations.maintenance import lake_tables
 from gopro_assets.domain.footage.probe import probe_many
 from gopro_assets.lake.delta_store import DeltaStore
@@ -156,7 +156,7 @@ def test_landing_sensor_sees_s3_keys(s3_env, tmp_path):
 
         def tick(cursor):
             with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lakehouse": lakehouse}) as ctx:
-                return automation.landing_sensor(ctx)
+                return landing_automation.landing_sensor(ctx)
 
         first = tick(None)
         assert len(first.run_requests) == 1
