@@ -14,10 +14,10 @@ import pyarrow as pa
 import pytest
 from conftest import run_sql_model, write_rows
 
-from gopro_assets.domain.finance.money import select_batch
 from gopro_assets.domain.footage.inventory import INVENTORY_SCHEMA, billable_seconds, mark_duplicates, tier
 from gopro_assets.domain.ingestion.landing import BATCH_SCHEMA, DEAL_SCHEMA, LANDING_KINDS
 from gopro_assets.domain.licensing import deliveries
+from gopro_assets.domain.licensing.selection import select_batch
 from gopro_assets.lake.delta_store import DeltaStore
 
 UTC = UTC

@@ -86,18 +86,3 @@ def roll_forward(opening_balance_cents: int, earned_cents: int, min_payout_cents
     if total >= min_payout_cents:
         return StatementLine(opening_balance_cents, earned_cents, total, total, 0)
     return StatementLine(opening_balance_cents, earned_cents, total, 0, total)
-
-
-def select_batch(billable_seconds: Sequence[int], max_minutes: int | None) -> list[int]:
-    """R6: indices of the clips taken, from candidates already in selection order
-    (tier rank desc, uploaded_at asc, clip_id asc). A clip that would push the batch
-    over ``max_minutes * 60`` seconds is skipped and the next one is tried."""
-    if max_minutes is None:
-        return list(range(len(billable_seconds)))
-    room = max_minutes * 60
-    chosen = []
-    for i, seconds in enumerate(billable_seconds):
-        if seconds <= room:
-            chosen.append(i)
-            room -= seconds
-    return chosen

@@ -9,7 +9,8 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gopro_assets.domain.finance.money import revenue_month, select_batch  # noqa: F401 (revenue_month: R10, re-exported)
+from gopro_assets.domain.finance.money import revenue_month  # noqa: F401 (R10, re-exported)
+from gopro_assets.domain.licensing.selection import select_batch
 from gopro_assets.lake.delta_store import DeltaStore, sql_literal
 from gopro_assets.sql_engine.runner import connect, fetch_arrow, query_text, table_refs
 
