@@ -6,7 +6,9 @@ upload row. Two costs matter at footage scale and shape this module:
 * **I/O.** Clips are hundreds of MB to 4 GB and may live on S3. The probe reads the
   container and stream headers only (no frame decoding) and the fingerprint reads a
   fixed 1 MiB sample, through one block cache, so a probe costs about 1-2 MB of reads
-  whatever the file size and wherever the ``moov`` box sits (see docs/FINGERPRINT.md).
+  whatever the file size and wherever the ``moov`` box sits (see docs/FINGERPRINT.md),
+  plus the GoPro telemetry payloads R2b reads (:func:`read_telemetry`: exactly their
+  bytes, up to the first GPS fix, the whole ``gpmd`` track for a clip without one).
 * **Robustness.** A bad file must become a quarantine row, never an exception or a hung
   run: :func:`probe_object` never raises, and :func:`probe_many` runs each probe in a
   worker process it can kill when a probe outlives its time limit.
@@ -29,6 +31,8 @@ import av
 import av.error
 import pyarrow.fs as pafs
 
+from gopro_assets.domain.footage.gpmf import GpmfError
+from gopro_assets.domain.footage.telemetry import MAX_PAYLOAD_BYTES, NO_TELEMETRY, TelemetrySummary, summarize
 from gopro_assets.lake.storage import FileRoot, is_s3
 
 FOOTAGE_PREFIX = "footage/"
@@ -91,6 +95,9 @@ class ProbeResult:
     size_bytes: int | None
     fingerprint: str | None
     bytes_read: int | None
+    # R2b telemetry facts (camera, GPS cell, IMU, drone), read in the same open as the
+    # header; None when the probe failed (ok=False) or ran before telemetry was read.
+    telemetry: TelemetrySummary | None = None
 
 
 def _result(object_key: str, ok: bool = False, reason: str | None = None, **fields: Any) -> ProbeResult:
@@ -217,6 +224,34 @@ class CachingReader:
 
     def _zero_block(self, i: int) -> bytes:
         return bytes(max(0, min(self._block, self._size - i * self._block))) if self._zeros_instead(i) else b""
+
+    def read_span(self, offset: int, length: int) -> bytes:
+        """Exactly the bytes [offset, offset + length), never served as zeros: from the
+        cache when every block is there, else fetched from storage in one request of
+        exactly that range (not rounded to blocks, not cached), counted in ``bytes_read``.
+        For the telemetry payloads, a few kB each inside the media payload."""
+        if offset < 0 or length < 0 or offset + length > self._size:
+            raise ValueError(f"span [{offset}, {offset + length}) outside the file ({self._size} bytes)")
+        if length == 0:
+            return b""
+        first, last = offset // self._block, (offset + length - 1) // self._block
+        if all(i in self._blocks for i in range(first, last + 1)):
+            data = b"".join(self._blocks[i] for i in range(first, last + 1))
+            start = offset - first * self._block
+            return data[start : start + length]
+        self._raw.seek(offset)
+        chunks, got = [], 0
+        while got < length:
+            chunk = self._raw.read(length - got)
+            if not chunk:
+                break
+            chunks.append(bytes(chunk))
+            got += len(chunk)
+        self.read_calls += 1
+        self.bytes_read += got
+        if got < length:
+            raise OSError(f"file ended at byte {offset + got}, expected {offset + length} (changed while reading?)")
+        return b"".join(chunks)
 
 
 def media_payload_ranges(reader: Any, size: int, max_boxes: int = 64) -> list[tuple[int, int]]:
@@ -395,9 +430,82 @@ def probe_fileobj(fileobj: Any, object_key: str) -> ProbeResult:
         )
     try:
         res = _inspect(container, object_key, size, fingerprint)
+        if res.ok:
+            res = dataclasses.replace(res, telemetry=read_telemetry(container, reader))
     finally:
         container.close()
     return dataclasses.replace(res, bytes_read=reader.bytes_read)
+
+
+# --- telemetry (R2b) ------------------------------------------------------------------------
+
+TELEMETRY_HANDLER = "GoPro MET"
+
+
+def _handler_name(stream: Any) -> str:
+    """A stream's ``handler_name`` without the leading length byte (a Pascal string in
+    GoPro's ``hdlr`` box: ``"\\tGoPro MET"``, ``"\\x0bGoPro MET  "``) and padding spaces."""
+    name = str((getattr(stream, "metadata", None) or {}).get("handler_name") or "")
+    return name.lstrip("".join(map(chr, range(33)))).strip()
+
+
+def telemetry_stream(container: Any) -> Any | None:
+    """The GPMF track (handler name ``GoPro MET``), or None."""
+    return next((s for s in container.streams if _handler_name(s) == TELEMETRY_HANDLER), None)
+
+
+def _telemetry_payloads(container: Any, stream: Any, reader: CachingReader):
+    """The track's payloads in order, each read when asked for (exactly its bytes).
+
+    ffmpeg demuxes this stream only (every other stream is discarded, so their packets
+    are skipped without a read); the packets' data come through the reader, which serves
+    the media payload as zeros (see ``serve_unread_as_zeros``), so only their position and
+    size are taken from ffmpeg and the payload bytes are read with
+    :meth:`CachingReader.read_span`: a payload costs its own size, not an I/O buffer."""
+    for other in container.streams:
+        if other is not stream:
+            other.discard = av.stream.Discard.all
+    packets = container.demux(stream)
+    try:
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise GpmfError(f"track unreadable: {_error_text(exc)}") from exc
+            size, pos = packet.size, packet.pos
+            if not size:
+                continue  # the empty packet GoPro writes at the end; PyAV's flush packet
+            if size > MAX_PAYLOAD_BYTES:
+                raise GpmfError(f"payload of {size} bytes (limit {MAX_PAYLOAD_BYTES})")
+            if pos is None or pos < 0 or pos + size > reader.size:
+                raise GpmfError(f"payload at byte {pos} ({size} bytes) lies outside the file")
+            yield reader.read_span(pos, size)
+    finally:
+        packets.close()
+
+
+def read_telemetry(container: Any, reader: CachingReader) -> TelemetrySummary:
+    """R2b telemetry of an opened container (its header already read): reads the
+    ``gpmd`` payloads in order and stops where R2b's decision is complete (see
+    :mod:`gopro_assets.domain.footage.telemetry`). A broken track gives a summary with a
+    ``telemetry_warning``, never an exception; storage errors propagate."""
+    stream = telemetry_stream(container)
+    if stream is None:
+        return NO_TELEMETRY
+    tags = container.metadata or {}
+    payloads = _telemetry_payloads(container, stream, reader)
+    try:
+        return summarize(payloads, firmware_tag=tags.get("firmware"), creation_time=tags.get("creation_time"))
+    except OSError:
+        raise  # storage: the probe's own error handling applies, as for the header
+    except Exception as exc:  # noqa: BLE001 - R2b: a bad track never quarantines the clip
+        return TelemetrySummary(
+            telemetry_warning=f"telemetry track cannot be read: {type(exc).__name__}: {_error_text(exc)}"
+        )
+    finally:
+        payloads.close()
 
 
 @functools.lru_cache(maxsize=8)
