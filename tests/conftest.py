@@ -8,16 +8,16 @@ from datetime import date
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import pyarrow as pa
 import pytest
 
 from gopro_assets.lake.delta_store import DeltaStore
-from gopro_assets.sql_engine.runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
+from gopro_assets.sql_engine.materialize import materialize_model
+from gopro_assets.sql_engine.runner import SQL_ROOT, load_model
+from gopro_tools import media
 
 
-# -- real video files ----------------------------------------------------------
+# -- real video files: one helper for the tests and the demo (gopro_tools/media.py) ----------
 def encode_mp4(
     path: Path,
     width: int = 64,
@@ -27,22 +27,10 @@ def encode_mp4(
     codec: str = "libx264",
     shade: int = 0,
 ) -> Path:
-    """A real MP4 of ``seconds`` at ``fps`` (flat frames: cheap to encode even at 4K)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        if codec == "libx264":
-            stream.options = {"preset": "ultrafast"}
-        frame_data = np.full((height, width, 3), shade % 256, dtype=np.uint8)
-        for i in range(fps * seconds):
-            frame_data[: max(1, height // 8), :, :] = (i * 7 + shade) % 256  # a little motion
-            frame = av.VideoFrame.from_ndarray(frame_data, format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    """A real MP4 of ``seconds`` at ``fps``: a flat grey picture of luma ``shade`` with a
+    moving bar (cheap to encode even at 4K; different shades, different fingerprints),
+    written by the demo generator's encoder."""
+    return media.encode_mp4(path, width=width, height=height, fps=fps, seconds=seconds, codec=codec, shade=shade)
 
 
 @pytest.fixture
@@ -61,8 +49,11 @@ def write_rows(store: DeltaStore, table: str, rows: list[dict], schema: pa.Schem
 
 
 def run_sql_model(store: DeltaStore, name: str, **variables) -> pa.Table:
-    """Run one dbt_like_sql model on DuckDB over the lake, write it, and fail on any
-    error-severity data test (as its blocking asset check would)."""
+    """Run one dbt_like_sql model on DuckDB over the lake through the engine's
+    ``materialize_model`` (as its asset does), and fail on any error-severity data test (as
+    its blocking asset check would). A daily model takes ``range_start``/``range_end``, a
+    monthly one ``month``/``month_start`` (``month_vars``). Returns the rows computed (or
+    held, when an unpartitioned model is up to date)."""
     model = load_model(next(SQL_ROOT.glob(f"*/{name}.sql")))
     defaults = {
         "as_of": "2099-01-01T00:00:00+00:00",
@@ -71,20 +62,19 @@ def run_sql_model(store: DeltaStore, name: str, **variables) -> pa.Table:
         "min_payout_cents": 1000,
         "review_days": 7,
     }
-    con = connect_for_model(store, model, defaults | variables)
-    result = run_model(con, model)
-    column = (model.partition or {}).get("column")
-    if column and "month" in variables:
-        store.replace_where(name, result, f"{column} = '{variables['month']}'")
-    elif column:
-        store.replace_where(
-            name, result, f"{column} >= '{variables['range_start']}' AND {column} <= '{variables['range_end']}'"
-        )
-    else:
-        store.overwrite(name, result)
-    failed = {t.name: rows for t, n, rows in run_tests(con, model, result) if n and t.severity == "error"}
+    month, month_start = variables.pop("month", None), variables.pop("month_start", None)
+    first, last = variables.pop("range_start", None), variables.pop("range_end", None)
+    run = materialize_model(
+        store,
+        model,
+        defaults | variables,
+        days=None if first is None else (first, last),
+        months=None if month is None else [month_start or f"{month}-01"],
+        keep_rows=True,
+    )
+    failed = {t.test.name: t.sample for t in run.errors}
     assert not failed, f"{name}: failed data tests {json.dumps(failed, default=str)[:2000]}"
-    return result
+    return run.rows
 
 
 def month_vars(month: str) -> dict:

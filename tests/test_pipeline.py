@@ -283,11 +283,13 @@ def test_library_pipeline_matches_dagster_run(lakehouse, tmp_path):
     """lib.pipeline.run_all (used by the demo generator and benchmarks) builds the same
     tables as the Dagster runs, so the two orchestrations cannot drift apart."""
     from gopro_assets.shared.partitions import START
+    from gopro_tools.pipeline import plan as pipeline_plan
     from gopro_tools.pipeline import run_all
 
     assert run(lakehouse, date(2025, 3, 3))
     other = DeltaStore(str(tmp_path / "lib_lake"))
-    run_all(other, lakehouse.landing_uri, START, date(2025, 3, 3))
+    done = run_all(other, lakehouse.landing_uri, START, date(2025, 3, 3))
+    assert done["steps"] == [s.name for s in pipeline_plan(defs) if s.kind != "files"]
     dagster_tables, lib_tables = snapshot_lake(lakehouse.store()), snapshot_lake(other)
     assert set(dagster_tables) == set(lib_tables)
     for table in dagster_tables:
@@ -298,6 +300,44 @@ def test_library_pipeline_matches_dagster_run(lakehouse, tmp_path):
             assert keys(dagster_tables[table]) == keys(lib_tables[table])
             continue
         assert dagster_tables[table] == lib_tables[table], table
+
+
+def test_library_pipeline_follows_the_asset_graph():
+    """gopro_tools.pipeline takes its order from the Dagster asset graph: one step per
+    assets definition (a multi-asset once), in a topological order of the graph, and every
+    asset has a step. An asset added without one fails here (and in run_all), loudly."""
+    from gopro_assets.sql_engine.runner import discover
+    from gopro_tools import pipeline
+
+    graph = defs.resolve_asset_graph()
+    steps = pipeline.plan(defs)
+    position = {key: i for i, step in enumerate(steps) for key in step.keys}
+    assert sum(len(s.keys) for s in steps) == len(position)  # no asset in two steps
+    assert set(position) == {k.to_user_string() for k in graph.get_all_asset_keys()}
+    for key in graph.get_all_asset_keys():
+        for parent in graph.get(key).parent_keys:  # before it, or computed by the same step
+            assert position[parent.to_user_string()] <= position[key.to_user_string()], (parent, key)
+    for assets_def in graph.assets_defs:
+        keys = {k.to_user_string() for k in assets_def.keys}
+        if not keys:  # asset checks only
+            continue
+        assert {position[k] for k in keys} == {position[next(iter(keys))]}
+        assert set(steps[position[next(iter(keys))]].keys) == keys
+    models = {m.name for m in discover()}
+    for step in steps:
+        if step.kind == "sql":
+            assert step.keys == (step.name,) and step.name in models
+        elif step.kind == "python":
+            assert len({pipeline.PYTHON_STEPS[k] for k in step.keys}) == 1
+        else:  # writes files, not tables
+            assert step.kind == "files" and set(step.keys) <= set(pipeline.NOT_TABLES)
+    assert {s.name for s in steps if s.kind == "files"} == {"payout_export"}
+
+    @dg.asset
+    def brand_new_table() -> None: ...
+
+    with pytest.raises(LookupError, match="brand_new_table: no step in gopro_tools/pipeline.py"):
+        pipeline.plan(dg.Definitions(assets=[brand_new_table]))
 
 
 def test_broken_money_invariant_fails_the_run_loudly(lakehouse):

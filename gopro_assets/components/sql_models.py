@@ -12,16 +12,8 @@ from gopro_assets.shared.concurrency import LAKE_WRITER_POOL
 from gopro_assets.shared.metadata import per_partition, table_metadata
 from gopro_assets.shared.partitions import as_of, daily_partitions, monthly_partitions, partition_days, single_run
 from gopro_assets.shared.resources import LakehouseResource
-from gopro_assets.sql_engine.runner import (
-    SQL_ROOT,
-    SqlModel,
-    column_lineage,
-    connect_for_model,
-    discover,
-    recompute_unless_up_to_date,
-    run_model,
-    run_tests,
-)
+from gopro_assets.sql_engine.materialize import materialize_model
+from gopro_assets.sql_engine.runner import SQL_ROOT, SqlModel, column_lineage, discover
 
 PARTITIONS = {"daily": daily_partitions, "monthly": monthly_partitions}
 REPO_ROOT = SQL_ROOT.parent
@@ -102,50 +94,25 @@ def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
     def _sql_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
         store = lakehouse.store()
         variables = run_variables(context, lakehouse)
-        column = (model.partition or {}).get("column")
-        failures: dict[str, list] = {t.name: [] for t in model.tests}
-        counts: dict[str, int] = {t.name: 0 for t in model.tests}
-
-        def execute(extra_vars: dict, predicate: str | None):
-            run_vars = variables | extra_vars
-            con = connect_for_model(store, model, run_vars)
-            if predicate is None:
-                result = recompute_unless_up_to_date(store, model, con, run_vars)
-                if result is None:  # its checks still run, on the rows it holds
-                    result = store.read(model.name)
-                    context.log.info(f"{model.name}: inputs unchanged since its last computation; not recomputed")
-            else:
-                result = run_model(con, model)
-                store.replace_where(model.name, result, predicate)
-            for test, n, rows in run_tests(con, model, result):
-                counts[test.name] += n
-                failures[test.name].extend(rows[: 20 - len(failures[test.name])])
-            con.close()
-            return result.num_rows
-
-        written = 0
         if partitions_def is daily_partitions:
             days = partition_days(context)
-            written += execute(
-                {"range_start": days[0], "range_end": days[-1]}, f"{column} >= '{days[0]}' AND {column} <= '{days[-1]}'"
-            )
+            run = materialize_model(store, model, variables, days=(days[0], days[-1]))
         elif partitions_def is monthly_partitions:
-            # Month by month, in order: each month's opening balance is the previous
-            # month's carried-forward amount (R11), read from this same table.
-            for start in _month_starts(context):
-                month = start.strftime("%Y-%m")
-                written += execute({"month": month, "month_start": start}, f"{column} = '{month}'")
+            run = materialize_model(store, model, variables, months=_month_starts(context))
         else:
-            written += execute({}, None)
+            run = materialize_model(store, model, variables)
+        if not run.recomputed:
+            context.log.info(f"{model.name}: inputs unchanged since its last computation; not recomputed")
 
-        for test in model.tests:
+        for outcome in run.tests:
+            test = outcome.test
             yield dg.AssetCheckResult(
                 check_name=test.name,
-                passed=counts[test.name] == 0,
+                passed=outcome.passed,
                 severity=dg.AssetCheckSeverity.ERROR if test.severity == "error" else dg.AssetCheckSeverity.WARN,
                 metadata={
-                    "offending_rows": counts[test.name],
-                    "sample": dg.MetadataValue.json(failures[test.name][:20]),
+                    "offending_rows": outcome.failures,
+                    "sample": dg.MetadataValue.json(outcome.sample),
                 },
                 description=test.description or None,
             )
@@ -153,7 +120,7 @@ def build_sql_asset(model: SqlModel) -> dg.AssetsDefinition:
             metadata=per_partition(
                 context,
                 {
-                    **table_metadata(store, model.name, model.columns, rows_written=written),
+                    **table_metadata(store, model.name, model.columns, rows_written=run.rows_written),
                     "dagster/column_lineage": lineage_metadata(store, model),
                 },
             )
