@@ -82,7 +82,10 @@ def test_money_models_have_blocking_checks():
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     for expected in [
         ("revenue_share_allocations", "allocations_sum_to_pool"),
-        ("revenue_share_statements", "statement_conserves_money"),
+        ("revenue_share_statements", "statement_matches_allocations_and_previous_month"),
+        ("batch_revenue", "revenue_matches_deliveries_and_batch_terms"),
+        ("consent_snapshots", "eligibility_matches_consent_events"),
+        ("int_clip_features", "every_probed_upload_has_one_feature_row"),
         ("revenue_share_statements", "month_pools_equal_allocations"),
         ("deal_deliveries", "no_duplicate_delivery_within_deal"),
         ("deal_deliveries", "delivered_owners_eligible_at_cutoff"),

@@ -309,3 +309,74 @@ def test_snapshots_point_in_time_not_current_state(lake):
     )
     snap = snapshots(lake, date(2026, 1, 1), date(2026, 1, 4), review_days=0)
     assert [snap[("S", f"2026-01-0{d}")]["is_eligible"] for d in range(1, 5)] == [True, True, False, False]
+
+
+# ---------------------------------------------- the blocking check recomputes eligibility
+ELIGIBILITY_CHECK = "eligibility_matches_consent_events"
+
+
+def test_snapshots_of_every_r1_case_pass_the_recomputed_eligibility_check(r1_lake):
+    # run_sql_model fails on any error-severity data test: the model (macro, ASOF join over
+    # the timeline) and the check (raw consent_events, event intervals) agree on every R1
+    # case, ties on event_at included, on the cutoff day and the days around it.
+    day_t = T.date()
+    rows = run_sql_model(
+        r1_lake.store, "consent_snapshots", range_start=day_t - timedelta(days=1), range_end=day_t + timedelta(days=1)
+    )
+    assert rows.num_rows == 3 * len(R1_CASES) - 2  # "sub_at_t" and "sub_after" subscribe on the cutoff day
+
+
+def test_snapshots_enrolment_restart_at_one_instant_passes_the_check(lake):
+    # R1b: opt_out S-2a and opt_in S-2b at the same instant (day 2) restart the window at
+    # day 2 (S-2b comes after S-2a by event_id); the check recounts that from the raw events.
+    lake.sub("S").consent("S-1", "S", day(0)).consent("S-2a", "S", day(2), "opt_out").consent("S-2b", "S", day(2))
+    snap = snapshots(lake, date(2026, 1, 1), date(2026, 1, 11))
+    assert [snap[("S", f"2026-01-{d:02d}")]["is_eligible"] for d in (8, 9, 10)] == [False, False, True]
+
+
+def test_snapshots_eligibility_check_fails_on_a_corrupted_row_or_input(lake):
+    # S: opted in long ago (eligible); R: opted in Jan 1 (in its review window on Jan 2);
+    # N: never opted in; O: opted in, then out on Jan 1.
+    import pyarrow as pa
+
+    from gopro_assets.sql_engine.runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
+
+    lake.sub("S").consent("S-in", "S", OPTED_IN).sub("R").consent("R-in", "R", ts("2026-01-01T10:00:00Z"))
+    lake.sub("N").sub("O").consent("O-in", "O", OPTED_IN).consent("O-out", "O", ts("2026-01-01T09:00:00Z"), "opt_out")
+    lake.build()
+    model = load_model(SQL_ROOT / "marts" / "consent_snapshots.sql")
+    variables = {"range_start": date(2026, 1, 2), "range_end": date(2026, 1, 2), "review_days": 7}
+    con = connect_for_model(lake.store, model, variables)
+    good = run_model(con, model)
+    by_sub = {r["subscriber_id"]: i for i, r in enumerate(good.to_pylist())}
+
+    def offending(rows: pa.Table, connection=con) -> list[dict]:
+        found = {t.name: (n, sample) for t, n, sample in run_tests(connection, model, rows)}
+        n, sample = found[ELIGIBILITY_CHECK]
+        assert n == len(sample)
+        return sample
+
+    def corrupt(i: int, **values) -> pa.Table:
+        rows = good.to_pylist()
+        rows[i] |= values
+        return pa.Table.from_pylist(rows, schema=good.schema)
+
+    assert offending(good) == []
+    # (1) R, inside its review window, marked eligible with no reason: the row is consistent
+    # in itself (the old check, is_eligible exactly when the reason is null, passed it)
+    bad = offending(corrupt(by_sub["R"], is_eligible=True, ineligible_reason=None))
+    assert [(r["subscriber_id"], r["is_eligible"], r["recomputed_eligible"]) for r in bad] == [("R", True, False)]
+    # (2) S, eligible, marked not opted in: consistent row, wrong verdict
+    bad = offending(corrupt(by_sub["S"], is_eligible=False, ineligible_reason="not_opted_in"))
+    assert [(r["subscriber_id"], r["recomputed_eligible"]) for r in bad] == [("S", True)]
+    # (3) the state, not the verdict: N said opted in, O's deciding event misnamed
+    assert [r["subscriber_id"] for r in offending(corrupt(by_sub["N"], opted_in=True))] == ["N"]
+    assert [r["subscriber_id"] for r in offending(corrupt(by_sub["O"], consent_event_id="O-in"))] == ["O"]
+    # (4) a corrupted input: O's opt_out lost from int_consent_timeline (the model's input),
+    # so the model finds O eligible; the check, reading consent_events, does not
+    timeline = lake.store.read("int_consent_timeline")
+    lake.store.overwrite("int_consent_timeline", timeline.filter(pa.compute.not_equal(timeline["event_id"], "O-out")))
+    con = connect_for_model(lake.store, model, variables)
+    wrong = run_model(con, model)
+    assert {r["subscriber_id"]: r["is_eligible"] for r in wrong.to_pylist()}["O"] is True
+    assert [(r["subscriber_id"], r["state_event_id"]) for r in offending(wrong, con)] == [("O", "O-out")]

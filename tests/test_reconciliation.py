@@ -314,28 +314,75 @@ def test_r13_allocations_sum_to_pool_check_fails_when_a_cent_goes_missing(store)
     assert results["allocations_sum_to_pool"][0] == 1
 
 
-def test_r13_statement_conserves_money_check_fails_on_inconsistent_rows(store):
+def conserves_money(row: dict) -> bool:
+    """The identity the old check ``statement_conserves_money`` tested (opening + earned =
+    total = payable + carried, never both): the model computes it itself, so a line can
+    hold it and still be wrong."""
+    total = row["opening_balance_cents"] + row["earned_cents"]
+    return row["total_cents"] == total == row["payable_cents"] + row["carried_forward_cents"] and not (
+        row["payable_cents"] and row["carried_forward_cents"]
+    )
+
+
+def test_r11_statement_check_recomputes_lines_from_allocations_and_the_previous_month(store):
+    # March: s1 earned 167, s2 333 (consistent_month), both below the 1000 minimum -> carried.
+    # April: nothing earned; each opens with March's carried amount and carries it again.
+    check = "statement_matches_allocations_and_previous_month"
     consistent_month(store)
     m = model("revenue_share_statements")
-    con = connect_for_model(store, m, VARS | month_vars("2025-03"))
-    good = run_model(con, m)
-    # s1 167, s2 333: both < 1000 -> carried forward
-    assert good.select(["subscriber_id", "earned_cents", "carried_forward_cents"]).to_pylist() == [
+    run_sql_model(store, "revenue_share_statements", **month_vars("2025-03"))
+    march_con = connect_for_model(store, m, VARS | month_vars("2025-03"))
+    march = run_model(march_con, m)
+    assert march.select(["subscriber_id", "earned_cents", "carried_forward_cents"]).to_pylist() == [
         {"subscriber_id": "s1", "earned_cents": 167, "carried_forward_cents": 167},
         {"subscriber_id": "s2", "earned_cents": 333, "carried_forward_cents": 333},
     ]
-    assert {t.name: n for t, n, _ in run_tests(con, m, good)}["statement_conserves_money"] == 0
-    # (1) s1 carried 160 instead of 167: 0 + 167 != 0 + 160 (7 cents lost)
-    bad = set_value(good, "carried_forward_cents", 0, 160)
-    n, rows = {t.name: (n, r) for t, n, r in run_tests(con, m, bad)}["statement_conserves_money"]
-    assert n == 1 and rows[0]["subscriber_id"] == "s1"
-    # (2) s2 both paid and carried: payable 333 and carried 333 (money created)
-    bad = set_value(good, "payable_cents", 1, 333)
-    n, rows = {t.name: (n, r) for t, n, r in run_tests(con, m, bad)}["statement_conserves_money"]
-    assert n == 1 and rows[0]["subscriber_id"] == "s2"
-    # (3) total that is not opening + earned
-    bad = set_value(good, "total_cents", 0, 999)
-    assert {t.name: n for t, n, _ in run_tests(con, m, bad)}["statement_conserves_money"] == 1
+    assert {t.name: n for t, n, _ in run_tests(march_con, m, march)}[check] == 0
+    april_con = connect_for_model(store, m, VARS | month_vars("2025-04"))
+    april = run_model(april_con, m)
+    assert april.select(["subscriber_id", "opening_balance_cents", "carried_forward_cents"]).to_pylist() == [
+        {"subscriber_id": "s1", "opening_balance_cents": 167, "carried_forward_cents": 167},
+        {"subscriber_id": "s2", "opening_balance_cents": 333, "carried_forward_cents": 333},
+    ]
+    assert {t.name: n for t, n, _ in run_tests(april_con, m, april)}[check] == 0
+
+    def offending(con, rows: pa.Table) -> tuple[int, list]:
+        return {t.name: (n, sample) for t, n, sample in run_tests(con, m, rows)}[check]
+
+    def corrupt(rows: pa.Table, i: int, **values) -> pa.Table:
+        for column, value in values.items():
+            rows = set_value(rows, column, i, value)
+        return rows
+
+    # (1) R10/R11: March's s1 line earned 160, not the 167 allocated to s1; the line itself
+    # balances (0 + 160 = 160 carried), so only the allocations show the 7 lost cents
+    bad = corrupt(march, 0, earned_cents=160, total_cents=160, carried_forward_cents=160)
+    assert conserves_money(bad.to_pylist()[0])
+    n, rows = offending(march_con, bad)
+    assert n == 1 and (rows[0]["subscriber_id"], rows[0]["earned_cents"], rows[0]["expected_earned_cents"]) == (
+        "s1",
+        160,
+        167,
+    )
+    # (2) R11: April's s2 line opens with 300, not March's carried 333 (balanced line again)
+    bad = corrupt(april, 1, opening_balance_cents=300, total_cents=300, carried_forward_cents=300)
+    assert conserves_money(bad.to_pylist()[1])
+    n, rows = offending(april_con, bad)
+    assert n == 1 and (rows[0]["subscriber_id"], rows[0]["expected_opening_cents"]) == ("s2", 333)
+    # (3) a line missing: s1's April balance vanished
+    n, rows = offending(april_con, april.slice(1, 1))
+    assert n == 1 and rows[0]["subscriber_id"] == "s1" and rows[0]["missing"]
+    # (4) what the old identity caught is caught too: 7 cents lost between total and carried,
+    # payable and carried both set (money created), a total that is not opening + earned
+    for i, values in [(0, {"carried_forward_cents": 160}), (1, {"payable_cents": 333}), (0, {"total_cents": 999})]:
+        assert offending(march_con, corrupt(march, i, **values))[0] == 1, values
+    # (5) an input corrupted instead: March's stored carried amount for s1 changed to 500 after
+    # April was computed -> April's s1 line (opening 167) no longer continues it
+    stored = store.read("revenue_share_statements")
+    store.overwrite("revenue_share_statements", corrupt(stored, 0, carried_forward_cents=500, total_cents=500))
+    april_con = connect_for_model(store, m, VARS | month_vars("2025-04"))
+    n, rows = offending(april_con, april)
+    assert n == 1 and (rows[0]["subscriber_id"], rows[0]["expected_opening_cents"]) == ("s1", 500)
 
 
 def test_r13_month_pools_equal_allocations_check_fails_on_inconsistent_data(store):

@@ -375,3 +375,67 @@ def test_r9_zero_weight_subscriber_in_per_minute_batch_gets_nothing(store):
     # s2's clip is 0 s (value 0): weight 0. s1: 60 s * 100 / 60 = 100 -> gross 100, pool 50, all to s1.
     lake(store, [delivery("a", "s1", 60, 100), delivery("b", "s2", 0, 100)], [batch("D1", "B1", "per_minute")])
     assert cents(allocations(store)[("D1", "B1")]) == {"s1": 50, "s2": 0}
+
+
+# -- the blocking check recomputes R7/R8 from the deliveries -------------------------------
+def test_r7_r8_revenue_check_fails_on_a_corrupted_row_or_input(store):
+    # B-pm: per_minute, 328 gross (see test_r7_per_minute_gross_is_sum_of_exact_fractions...),
+    # pool 164; B-ff: flat_fee 777, pool round_half_up(388.5) = 389; B-brk: flat_fee 500 with
+    # no delivery, a break (pool 0, platform 500); B-empty: per_minute, nothing delivered (0).
+    import pyarrow as pa
+
+    check = "revenue_matches_deliveries_and_batch_terms"
+    lake(
+        store,
+        [
+            delivery("a", "s1", 61, 200, batch="B-pm"),
+            delivery("b", "s2", 45, 100, batch="B-pm"),
+            delivery("c", "s2", 10, 300, batch="B-pm"),
+            delivery("d", "s1", 30, None, batch="B-ff"),
+        ],
+        [
+            batch("D1", "B-pm", "per_minute"),
+            batch("D1", "B-ff", "flat_fee", 777),
+            batch("D1", "B-brk", "flat_fee", 500),
+            batch("D1", "B-empty", "per_minute"),
+        ],
+    )
+    model = load_model(SQL_ROOT / "marts" / "batch_revenue.sql")
+    variables = {"share_rate_num": 1, "share_rate_den": 2}
+    con = connect_for_model(store, model, variables)
+    good = run_model(con, model)
+    index = {r["batch_id"]: i for i, r in enumerate(good.to_pylist())}
+    amounts = {r["batch_id"]: (r["gross_cents"], r["pool_cents"], r["platform_cents"]) for r in good.to_pylist()}
+    assert amounts == {"B-pm": (328, 164, 164), "B-ff": (777, 389, 388), "B-brk": (500, 0, 500), "B-empty": (0, 0, 0)}
+
+    def offending(rows: pa.Table, connection=con) -> list[dict]:
+        n, sample = {t.name: (n, s) for t, n, s in run_tests(connection, model, rows)}[check]
+        assert n == len(sample)
+        return sample
+
+    def corrupt(batch_id: str, **values) -> pa.Table:
+        rows = good.to_pylist()
+        rows[index[batch_id]] |= values
+        return pa.Table.from_pylist(rows, schema=good.schema)
+
+    assert offending(good) == []
+    # (1) R7: gross one cent high, pool and platform moved along so that pool + platform =
+    # gross still holds (the old check, pool_plus_platform_is_gross, passed it)
+    bad = offending(corrupt("B-pm", gross_cents=329, pool_cents=165, platform_cents=164))
+    assert [(r["batch_id"], int(r["expected_gross_cents"]), int(r["expected_pool_cents"])) for r in bad] == [
+        ("B-pm", 328, 164)
+    ]
+    # (2) R8: the half cent rounded down (388.5 -> 388) and given to the platform
+    bad = offending(corrupt("B-ff", pool_cents=388, platform_cents=389))
+    assert [(r["batch_id"], r["pool_cents"], int(r["expected_pool_cents"])) for r in bad] == [("B-ff", 388, 389)]
+    # (3) R7 break: the break's fee pooled anyway; (4) a delivered batch without its row
+    assert [r["batch_id"] for r in offending(corrupt("B-brk", pool_cents=250, platform_cents=250))] == ["B-brk"]
+    assert [r["batch_id"] for r in offending(good.filter(pa.compute.not_equal(good["batch_id"], "B-ff")))] == ["B-ff"]
+    # (5) a corrupted input: a delivery's seconds changed after revenue was computed (61 -> 60 s:
+    # 12000 + 4500 + 3000 = 19500 / 60 = 325) -> the stored revenue no longer matches it
+    rows = store.read("deal_deliveries").to_pylist()
+    rows[0]["billable_seconds"] = 60
+    write_rows(store, "deal_deliveries", rows, DELIVERY_SCHEMA)
+    con = connect_for_model(store, model, variables)
+    bad = offending(good, con)
+    assert [(r["batch_id"], int(r["expected_gross_cents"])) for r in bad] == [("B-pm", 325)]

@@ -1,8 +1,9 @@
 """Run the SQL models of ``dbt_like_sql/`` on DuckDB over Delta tables (no Dagster here).
 
-A model is one ``.sql`` file (a single SELECT, DuckDB dialect) with a ``.yml`` beside it
-holding its description, column docs and data tests. Its inputs are read from its
-table references, parsed with sqlglot; DuckDB scans each input's Delta table through a
+A model is one ``.sql`` file (a single SELECT, DuckDB dialect) with a ``.yml`` beside it in
+dbt's properties schema: description, columns with their data types, data tests and
+config (``properties.py``). Its inputs are read from its table references, parsed with
+sqlglot scope by scope (``dependencies.py``), each a model or a declared source; DuckDB scans each input's Delta table through a
 ``deltalake`` Arrow dataset (projection and filter pushdown), since DuckDB's own delta
 extension cannot be downloaded here. Run settings reach the SQL as DuckDB variables
 (``getvariable('share_rate_num')``), so every file stays plain, parseable SQL.
@@ -10,11 +11,9 @@ extension cannot be downloaded here. Run settings reach the SQL as DuckDB variab
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.resources
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,16 +22,24 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
-import yaml
 from sqlglot import exp
 
 from gopro_assets.lake import duck
 from gopro_assets.lake.delta_store import DeltaStore, sql_literal
 from gopro_assets.lake.storage import is_s3
+from gopro_assets.sql_engine.dependencies import CHANGED_SUFFIX, STORED_SUFFIX, sql_dependencies
+from gopro_assets.sql_engine.properties import (
+    DEFAULT_KINDS,
+    SOURCES_FILE,
+    PropertiesError,
+    TestSpec,
+    model_files,
+    read_model_properties,
+    read_project,
+)
 
 # The models ship inside the wheel as the ``dbt_like_sql`` package (pyproject.toml).
 SQL_ROOT = Path(str(importlib.resources.files("dbt_like_sql")))
-CHANGED_SUFFIX = "__changed"  # <input>__changed: see register_changes
 MACROS_DIR = SQL_ROOT / "macros"
 
 
@@ -55,10 +62,10 @@ class SqlModel:
     columns: dict[str, str]
     tests: list[DataTest]
     partition: dict | None = None  # {"kind": "daily"|"monthly", "column": ...}
-    kinds: list[str] = field(default_factory=lambda: ["duckdb", "sql", "delta"])
+    kinds: list[str] = field(default_factory=lambda: list(DEFAULT_KINDS))
     owners: list[str] = field(default_factory=lambda: ["team:data-platform"])
-    int64_columns: list[str] = field(default_factory=list)
-    column_types: dict[str, str] = field(default_factory=dict)  # for reading its own earlier partitions
+    int64_columns: list[str] = field(default_factory=list)  # the bigint columns: leave as int64 (run_model)
+    column_types: dict[str, str] = field(default_factory=dict)  # data_type of the .yml, for its own empty table
     # {input table: key columns}: recompute only where those inputs changed (``register_changes``)
     changed_keys: dict[str, list[str]] = field(default_factory=dict)
 
@@ -66,113 +73,109 @@ class SqlModel:
     def reads_itself(self) -> bool:
         return self.name in table_refs(self.sql)
 
+    @property
+    def stored_name(self) -> str:
+        """``<model>__stored``: the model's table as before the run, for its data tests."""
+        return self.name + STORED_SUFFIX
+
+    @property
+    def tests_read_stored(self) -> bool:
+        return any(self.stored_name in sql_dependencies(t.sql).engine_relations for t in self.tests)
+
 
 def table_refs(sql: str, self_name: str | None = None) -> list[str]:
-    """Tables a query reads: every table reference that is not a CTE (via sqlglot's AST)."""
-    return list(_table_refs(sql, self_name))
+    """Tables a query reads, from its sqlglot tree scope by scope (``dependencies.py``): a
+    CTE hides a table only where it is visible; table functions, ``getvariable`` and the
+    engine's ``<input>__changed`` / ``<model>__stored`` relations are not tables.
+    ``self_name``: leave it out (a model may read its own earlier partitions)."""
+    return [t for t in sql_dependencies(sql).tables if t != self_name]
 
 
-@functools.lru_cache(maxsize=512)
-def _table_refs(sql: str, self_name: str | None) -> tuple[str, ...]:
-    # parsed once per text: SqlModel.reads_itself asks on every run of a model (sqlglot
-    # takes tens of milliseconds per parse)
-    tree = sqlglot.parse_one(sql, dialect="duckdb")
-    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
-    refs = {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}
-    # Table functions (range(), generate_series()) are not tables.
-    refs = {r for r in refs if r not in {"range", "generate_series", "unnest"}}
-    # <input>__changed: the keys of an input that changed since the last run, not a table
-    refs = {r for r in refs if not r.endswith(CHANGED_SUFFIX)}
-    if self_name:
-        refs.discard(self_name)  # a model may read its own earlier partitions
-    return tuple(sorted(refs))
+def _quote_values(values: list) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
 
 
-def _column_tests(model: str, col: str, tests: list) -> list[DataTest]:
-    out = []
-    for t in tests:
-        kind, arg = (t, None) if isinstance(t, str) else next(iter(t.items()))
-        if kind == "not_null":
-            out.append(
-                DataTest(
-                    f"{col}_not_null", f"SELECT * FROM {model} WHERE {col} IS NULL", description=f"{col} is never null"
-                )
-            )
-        elif kind == "unique":
-            out.append(
-                DataTest(
-                    f"{col}_unique",
-                    f"SELECT {col}, count(*) AS n FROM {model} GROUP BY {col} HAVING count(*) > 1",
-                    description=f"{col} is unique",
-                )
-            )
-        elif kind == "accepted_values":
-            values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in arg["values"])
-            out.append(
-                DataTest(
-                    f"{col}_accepted_values",
-                    f"SELECT * FROM {model} WHERE {col} NOT IN ({values})",
-                    description=f"{col} in ({values})",
-                )
-            )
-        elif kind == "relationships":
-            out.append(
-                DataTest(
-                    f"{col}_relationships",
-                    f"SELECT m.* FROM {model} m ANTI JOIN {arg['to']} r ON m.{col} = r.{arg['field']} WHERE m.{col} IS NOT NULL",
-                    description=f"every {col} exists in {arg['to']}.{arg['field']}",
-                )
-            )
-        elif kind == "non_negative":
-            out.append(
-                DataTest(f"{col}_non_negative", f"SELECT * FROM {model} WHERE {col} < 0", description=f"{col} >= 0")
-            )
-        else:
-            raise ValueError(f"{model}.{col}: unknown column test {kind!r}")
-    return out
+def _data_test(model: str, spec: TestSpec) -> DataTest:
+    """The SQL of one declared test (``properties.TestSpec``): the offending rows."""
+    col, args = spec.column, spec.arguments
+    if spec.kind == "not_null":
+        sql, doc = f"SELECT * FROM {model} WHERE {col} IS NULL", f"{col} is never null"
+    elif spec.kind == "unique":
+        sql = f"SELECT {col}, count(*) AS n FROM {model} GROUP BY {col} HAVING count(*) > 1"
+        doc = f"{col} is unique"
+    elif spec.kind == "accepted_values":
+        values = _quote_values(args["values"])
+        sql, doc = f"SELECT * FROM {model} WHERE {col} NOT IN ({values})", f"{col} in ({values})"
+    elif spec.kind == "relationships":
+        to, other = args["to"], args["field"]
+        sql = f"SELECT m.* FROM {model} m ANTI JOIN {to} r ON m.{col} = r.{other} WHERE m.{col} IS NOT NULL"
+        doc = f"every {col} exists in {to}.{other}"
+    elif spec.kind == "non_negative":
+        sql, doc = f"SELECT * FROM {model} WHERE {col} < 0", f"{col} >= 0"
+    elif spec.kind == "unique_combination":
+        cols = ", ".join(args["columns"])
+        sql = f"SELECT {cols}, count(*) AS n FROM {model} GROUP BY {cols} HAVING count(*) > 1"
+        doc = f"({cols}) is unique"
+    elif spec.kind == "singular":
+        sql, doc = spec.sql, spec.description
+    else:  # properties.py accepts no other kind
+        raise ValueError(f"{model}: unknown data test kind {spec.kind!r}")
+    return DataTest(spec.name, sql, spec.severity, doc)
 
 
 def load_model(sql_path: Path) -> SqlModel:
+    """The model of ``<root>/<layer>/<name>.sql`` and its ``.yml`` (dbt's properties schema,
+    ``properties.py``). Fails with the file's name on a key the schema does not have, and
+    when the model or one of its data tests reads a table that is neither a model of
+    ``<root>`` nor a source declared in ``<root>/sources.yml``."""
     name = sql_path.stem
-    spec = yaml.safe_load(sql_path.with_suffix(".yml").read_text()) or {}
+    yml = sql_path.with_suffix(".yml")
+    project = read_project(sql_path.parent.parent)
+    props = read_model_properties(yml, project)
     sql = sql_path.read_text()
-    columns, tests = {}, []
-    for col in spec.get("columns", []):
-        columns[col["name"]] = col.get("description", "")
-        tests.extend(_column_tests(name, col["name"], col.get("tests", [])))
-    for t in spec.get("tests", []):
-        if "unique_combination" in t:
-            cols = ", ".join(t["unique_combination"])
-            tests.append(
-                DataTest(
-                    f"unique_{'_'.join(t['unique_combination'])}",
-                    f"SELECT {cols}, count(*) AS n FROM {name} GROUP BY {cols} HAVING count(*) > 1",
-                    description=f"({cols}) is unique",
-                )
-            )
-        else:
-            tests.append(DataTest(t["name"], t["sql"], t.get("severity", "error"), t.get("description", "")))
+    tests = [_data_test(name, t) for t in props.tests]
     # Inputs: the model's own table references plus those of its data tests.
     deps = sorted(set(table_refs(sql, name)).union(*(table_refs(t.sql, name) for t in tests)))
+    undeclared = [d for d in deps if d not in project.models and d not in project.sources]
+    if undeclared:
+        raise PropertiesError(
+            f"{yml}: {name} (or one of its data tests) reads {undeclared}: neither a model of "
+            f"{project.root} nor a table declared in {project.root / SOURCES_FILE}"
+        )
+    # the engine's relations: <input>__changed for an input of config.meta.changed_keys (the
+    # model's SQL), <model>__stored for the model itself (its data tests)
+    for text, is_test in [(sql, False), *((t.sql, True) for t in tests)]:
+        for relation in sql_dependencies(text).engine_relations:
+            ok = (
+                relation == name + STORED_SUFFIX
+                if is_test and relation.endswith(STORED_SUFFIX)
+                else not is_test and relation.removesuffix(CHANGED_SUFFIX) in props.changed_keys
+            )
+            if not ok:
+                raise PropertiesError(
+                    f"{yml}: {name} reads {relation}: a model's SQL may read <input>{CHANGED_SUFFIX} for an input "
+                    f"of config.meta.changed_keys, its data tests {name}{STORED_SUFFIX}"
+                )
     return SqlModel(
         name=name,
         path=sql_path,
         sql=sql,
-        description=spec.get("description", "").strip(),
-        group=spec.get("group", sql_path.parent.name),
+        description=props.description,
+        group=props.group,
         deps=deps,
-        columns=columns,
+        columns=props.columns,
         tests=tests,
-        partition=spec.get("partition"),
-        kinds=spec.get("kinds", ["duckdb", "sql", "delta"]),
-        int64_columns=[c["name"] for c in spec.get("columns", []) if c.get("int64")],
-        column_types={c["name"]: c["type"] for c in spec.get("columns", []) if c.get("type")},
-        changed_keys={t: list(keys) for t, keys in ((spec.get("incremental") or {}).get("changed_keys") or {}).items()},
+        partition=props.partition,
+        kinds=list(props.kinds),
+        owners=list(props.owners),
+        int64_columns=[c for c, t in props.column_types.items() if t == "BIGINT"],
+        column_types=props.column_types,
+        changed_keys={t: list(keys) for t, keys in props.changed_keys.items()},
     )
 
 
 def discover(root: Path = SQL_ROOT) -> list[SqlModel]:
-    return [load_model(p) for p in sorted(root.glob("*/*.sql")) if p.parent.name not in ("macros", "queries")]
+    return [load_model(p) for p in model_files(root)]
 
 
 def connect(
@@ -379,7 +382,6 @@ def model_input_versions(store: DeltaStore, model: SqlModel, variables: dict) ->
 # -- skipping an unpartitioned model whose inputs did not change ----------------------------
 # Commit metadata key under which a model's table records what it was computed from.
 FINGERPRINT_KEY = "gopro.model_fingerprint"
-_GETVARIABLE = re.compile(r"getvariable\(\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*\)")
 
 
 def run_fingerprint(store: DeltaStore, model: SqlModel, variables: dict, versions: dict | None = None) -> str:
@@ -406,7 +408,9 @@ def _fingerprint(store: DeltaStore, model: SqlModel, variables: dict, versions: 
         "int64": sorted(model.int64_columns),
         "inputs": inputs,
         "variables": {
-            k: str(v) for k, v in effective.items() if k in set(_GETVARIABLE.findall(model.sql)) and k != "full_refresh"
+            k: str(v)
+            for k, v in effective.items()
+            if k in sql_dependencies(model.sql).variables and k != "full_refresh"
         },
     }
 
@@ -462,6 +466,10 @@ def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> du
     if model.reads_itself and not own:
         # first partition ever: the model's own (empty) table for its opening balances
         _register_empty_own_table(con, model)
+    # its data tests may compare with the table as it is before this run (run_tests): its
+    # files are listed now, so the partition this run writes does not show through
+    if model.tests_read_stored and not register_table(con, store, model.name, name=model.stored_name):
+        _register_empty_own_table(con, model, model.stored_name)
     if model.changed_keys:
         register_changes(con, store, model, variables, versions)
     return con
@@ -538,10 +546,19 @@ def _no_keys(con: duckdb.DuckDBPyConnection, table: str, keys: list[str]) -> pa.
     return fetch_arrow(con, f"SELECT DISTINCT {', '.join(_quote(k) for k in keys)} FROM {table} WHERE false")
 
 
-def _register_empty_own_table(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
-    """The model's own table before it exists: no rows, the column types of its .yml."""
+def _register_empty_own_table(con: duckdb.DuckDBPyConnection, model: SqlModel, name: str | None = None) -> None:
+    """The model's own table before it exists: no rows, the column types of its .yml.
+    ``name``: register it under this name instead of the model's."""
     cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in model.column_types.items())
-    con.register(model.name, con.sql(f"SELECT {cols} WHERE false").to_arrow_table())
+    con.register(name or model.name, con.sql(f"SELECT {cols} WHERE false").to_arrow_table())
+
+
+def _is_registered(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    try:
+        con.execute(f"SELECT 1 FROM {_quote(name)} LIMIT 0")
+    except duckdb.CatalogException:
+        return False
+    return True
 
 
 def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel) -> pa.Table:
@@ -565,7 +582,17 @@ def _json_value(value):
 
 
 def run_tests(con: duckdb.DuckDBPyConnection, model: SqlModel, result: pa.Table, limit: int = 20):
-    """Yield (test, offending row count, sample rows) with ``result`` registered as the model."""
+    """Yield (test, offending row count, sample rows) with ``result`` registered as the model.
+
+    A test may also read ``<model>__stored``: the model's table as it was before the run
+    (e.g. the previous month a statement month opens from, R11). :func:`connect_for_model`
+    registers it; on a connection without it, it is a copy of what is registered as the
+    model when the tests start (its earlier rows), else empty."""
+    if model.tests_read_stored and not _is_registered(con, model.stored_name):
+        if _is_registered(con, model.name):
+            con.register(model.stored_name, fetch_arrow(con, f"SELECT * FROM {_quote(model.name)}"))
+        else:
+            _register_empty_own_table(con, model, model.stored_name)
     con.register(model.name, result)
     for test in model.tests:
         bad = fetch_arrow(con, f"SELECT * FROM ({test.sql}) LIMIT {limit + 1}")
