@@ -11,7 +11,7 @@ The footage is real and generated here with PyAV:
 * a few long camera-like clips, 1080p60 at about 45 Mbit/s and 4K30 at about 90 Mbit/s,
   each written twice (moov at the start and at the end): one closed GOP of noisy frames is
   encoded once and its packets are repeated for the whole duration (the technique of
-  ``gopro_tools/demo_landing.py``), so a 1 GB file costs seconds.
+  ``gopro_tools/media.py``, the demo's and the tests' encoder), so a 1 GB file costs seconds.
 
 Every method reads files that were just written (page cache), measured in fresh processes.
 """
@@ -37,7 +37,7 @@ MiB = 2**20
 
 
 def _small_specs(n: int):
-    from gopro_tools.demo_landing import ClipSpec
+    from gopro_tools.media import VideoSpec as ClipSpec
 
     res = [(1920, 1080), (1280, 720), (2704, 1520), (1080, 1920), (640, 360), (3840, 2160), (854, 480)]
     out = []
@@ -64,14 +64,14 @@ def _small_specs(n: int):
 
 
 def _encode_small(root: Path, scale: Scale) -> list[str]:
-    from gopro_tools.demo_landing import _encode  # the demo's cheap real MP4s
+    from gopro_tools.media import encode_mp4  # the demo's cheap real MP4s
 
     encodes = []
     scratch = root / "_encodes"
     scratch.mkdir(parents=True, exist_ok=True)
     for k, spec in enumerate(_small_specs(scale.probe_distinct_encodes)):
         path = scratch / f"enc{k:03d}.MP4"
-        _encode(path, spec)
+        encode_mp4(path, spec)
         encodes.append(path.read_bytes())
     keys = []
     for i in range(scale.probe_small_files):
@@ -94,7 +94,7 @@ def _encode_big(
     import av
     import numpy as np
 
-    from gopro_tools.demo_landing import _audio_packets, _packet
+    from gopro_tools.media import _audio_packets, _packet
 
     rng = np.random.default_rng(width + fps)
     options = {"movflags": "+faststart"} if faststart else {}

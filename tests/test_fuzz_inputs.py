@@ -3,9 +3,10 @@
 
 `tests/test_landing.py` already feeds random bytes and randomly edited lines to the
 parsers. Here Hypothesis builds *near-valid* files from a model of each kind: every field
-is drawn either valid (unicode ids, padded with whitespace, any UTC offset, huge but legal
-numbers, duplicated ids, ...) or broken in one named way (missing, null, wrong JSON type,
-naive timestamp, out-of-range number, unpaired surrogate, ...). Rows may also be broken as
+is drawn either valid (ids of the documented pattern, unicode text, padded with whitespace,
+any UTC offset, huge but legal numbers, duplicated ids, ...) or broken in one named way
+(missing, null, wrong JSON type, an id outside the pattern, naive timestamp, out-of-range
+number, unpaired surrogate, ...). Rows may also be broken as
 a whole (duplicate JSON keys, NaN, a 5,000-digit number, wrong CSV field count, a stray
 quote) and files as a whole (BOM, CRLF/CR, blank lines, reordered or missing CSV columns,
 a byte that is not UTF-8). The model predicts the outcome of every line, so the test
@@ -21,6 +22,7 @@ import collections
 import csv
 import io
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -99,8 +101,8 @@ _PAD = st.sampled_from(["", "", " ", "  ", "\t", " \t "])
 
 
 @st.composite
-def id_text(draw, pool: list[str] | None = None) -> str:
-    """An id as it may appear in a file: any script, maybe padded, maybe huge, maybe reused."""
+def any_text(draw, pool: list[str] | None = None) -> str:
+    """Free text as it may appear in a file: any script, maybe padded, maybe huge, maybe reused."""
     if pool and one_in(draw, 3):
         core = draw(st.sampled_from(pool))
     elif one_in(draw, 40):
@@ -110,8 +112,39 @@ def id_text(draw, pool: list[str] | None = None) -> str:
     return draw(_PAD) + core + draw(_PAD)
 
 
+# The documented id pattern (docs/LANDING_RULES.md), written out here rather than imported:
+# 1 to 128 ASCII letters, digits, "-", "_", "." or ":".
+ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_ID_CHARS = st.sampled_from("abcxyzABCXYZ0189-_.:")
+
+
+@st.composite
+def id_text(draw, pool: list[str] | None = None) -> str:
+    """An id as it may appear in a file: of the pattern, maybe padded, maybe as long as
+    allowed, maybe reused (``valid_id_text``); or, now and then, any text at all, which
+    the model then expects quarantined unless it happens to match the pattern."""
+    if one_in(draw, 12):
+        return draw(any_text(pool))
+    return draw(valid_id_text(pool))
+
+
+@st.composite
+def valid_id_text(draw, pool: list[str] | None = None) -> str:
+    if pool and one_in(draw, 3):
+        core = draw(st.sampled_from(pool))
+    elif one_in(draw, 40):
+        core = "X" * 128  # the longest id
+    else:
+        core = draw(st.text(_ID_CHARS, min_size=1, max_size=12))
+    return draw(_PAD) + core + draw(_PAD)
+
+
+def is_id(text: str) -> bool:
+    return ID_RE.fullmatch(text.strip()) is not None
+
+
 def cell_id(pool=None):
-    return id_text(pool).map(lambda t: Cell(t, t.strip()))
+    return id_text(pool).map(lambda t: Cell(t, t.strip()) if is_id(t) else Cell(t, problem="is not a valid id"))
 
 
 _OFFSETS = st.one_of(
@@ -186,6 +219,8 @@ def cell_object_key(draw) -> Cell:
 @st.composite
 def cell_id_list(draw) -> Cell:
     items = draw(st.lists(id_text(["acme-ai", " acme-ai", "orbital-labs"]), max_size=4))
+    if not all(is_id(i) for i in items):
+        return Cell(items, problem="is not a valid id")
     return Cell(items, sorted({i.strip() for i in items}))
 
 
@@ -198,7 +233,7 @@ def cell_opt_text(draw, fmt: str) -> Cell:
         return Cell(None, None) if fmt == "json" else Cell("   ", None)
     if choice == 2:
         return Cell(draw(_PAD), None)  # a blank string is null too
-    text = draw(id_text(["surf", "Drone", "drone"]))
+    text = draw(any_text(["surf", "Drone", "drone"]))
     return Cell(text, text.strip())
 
 
@@ -222,6 +257,13 @@ def broken(name: str, kind: str, fmt: str, optional: bool):
         options.append(_PAD.map(lambda p: Cell(p, problem=f"field {named} is empty")))
     if kind == "id" and fmt == "json":
         options.append(st.just(Cell("S\ud800", problem="unpaired UTF-16 surrogate")))
+    if kind == "id":  # outside the id pattern (CSV injection, spaces, paths, non-ASCII, too long)
+        options += [
+            st.sampled_from(["=1+1", "+1", "@SUM(A1)", "a b", "x/y", "ünï-42", "S1;S2", "'S1'"]).map(
+                lambda v: Cell(v, problem=f"field {named} {v!r} is not a valid id")
+            ),
+            st.just(Cell("X" * 129, problem="is 129 characters long")),
+        ]
     if kind == "ts":
         options += [
             st.just(Cell("2025-03-01T10:00:00", problem="has no UTC offset")),
@@ -343,7 +385,7 @@ SPECS: dict[str, list[tuple[str, str, bool]]] = {
 }
 FORMAT = {k: ("csv" if LANDING_KINDS[k].suffixes == (".csv",) else "json") for k in SPECS}
 ENUMS = {"consent_events": ["opt_in", "opt_out"], "clip_exclusions": ["exclude", "include"]}
-ID_POOL = ["S1", " S1", "S1 ", "s1", "S2", "ünï-42"]  # duplicates, also after trimming
+ID_POOL = ["S1", " S1", "S1 ", "s1", "S2", "u.n:i_42-"]  # duplicates, also after trimming
 
 
 def valid_cell(kind_name: str, name: str, typ: str, fmt: str):
@@ -601,8 +643,8 @@ def gen_deal(draw) -> DealModel:
     obj: dict = {}
     exp: dict = {}
     for key in ("deal_id", "buyer_id", "buyer_name"):
-        c = draw(cell_id(["D1", " D1", "acme-ai"]))
-        obj[key], exp[key] = c.raw, c.expected
+        text = draw((valid_id_text if key != "buyer_name" else any_text)(["D1", " D1", "acme-ai"]))
+        obj[key], exp[key] = text, text.strip()
     ts = draw(cell_ts())
     obj["signed_at"], exp["signed_at"] = ts.raw, ts.expected
     model = draw(st.sampled_from(["per_minute", "flat_fee"]))
@@ -633,7 +675,7 @@ def gen_deal(draw) -> DealModel:
                 crit[k] = v = draw(st.one_of(st.none(), st.integers(0, 240), st.floats(0, 1e6, allow_nan=False)))
                 crit_exp[k] = None if v is None else float(v)
         if draw(st.booleans()):
-            acts = draw(st.one_of(st.none(), st.lists(id_text(["surf", " surf", "ski"]), min_size=1, max_size=4)))
+            acts = draw(st.one_of(st.none(), st.lists(any_text(["surf", " surf", "ski"]), min_size=1, max_size=4)))
             crit["activities"] = acts
             crit_exp["activities"] = None if acts is None else sorted({a.strip() for a in acts})
         if draw(st.booleans()):
@@ -645,7 +687,7 @@ def gen_deal(draw) -> DealModel:
     exp |= crit_exp
     batches, exp_batches = [], []
     n = draw(st.integers(1, 4))
-    ids = draw(st.lists(id_text(), min_size=n, max_size=n, unique_by=lambda s: s.strip()))
+    ids = draw(st.lists(valid_id_text(), min_size=n, max_size=n, unique_by=lambda s: s.strip()))
     for bid in ids:
         cut = draw(cell_ts())
         b = {"batch_id": bid, "cutoff_at": cut.raw}
@@ -672,7 +714,9 @@ def gen_deal(draw) -> DealModel:
     # (an unknown pricing model skips the price checks, a batches value that is not a list
     # skips the batch checks), so conflicting ones are not combined.
     count = draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3]))
-    damages = set(draw(st.lists(st.integers(0, 18), min_size=count, max_size=count, unique=True)))
+    damages = set(draw(st.lists(st.integers(0, 20), min_size=count, max_size=count, unique=True)))
+    if 11 in damages or 14 in damages:  # an invalid batch id would hide the duplicate / is replaced
+        damages -= {19}
     if 6 in damages:
         damages -= {3, 4, 5, 15, 16, 17}
     if 14 in damages:
@@ -752,6 +796,18 @@ def gen_deal(draw) -> DealModel:
             obj["pricing"]["tier_prices_cents"] = {"hd": 1}
             problems.append("not allowed for flat_fee")
             touched.add("pricing")
+        elif d == 19:
+            i = draw(st.integers(0, len(obj["batches"]) - 1))
+            obj["batches"][i]["batch_id"] = bad = draw(st.sampled_from(["B 1", "=B1", "B/1", "Bé"]))
+            problems.append(f"field 'batches[{i}].batch_id' {bad!r} is not a valid id")
+            touched.add("batches")
+        elif d == 20:
+            free = [k for k in ("deal_id", "buyer_id") if k not in touched]
+            if free:
+                key = draw(st.sampled_from(free))
+                obj[key] = bad = draw(st.sampled_from(["=1+1", "acme ai", "D-2026/001", "x" * 129]))
+                problems += [f"field '{key}'", "is not a valid id: it " + ("is 129" if len(bad) > 100 else "contains")]
+                touched.add(key)
     if 0 in damages:  # last, and only on a key no other damage depends on
         free = [k for k in ("deal_id", "buyer_id", "buyer_name", "signed_at", "pricing", "batches") if k not in touched]
         if free:

@@ -204,12 +204,16 @@ def test_csv_extra_header_columns_ignored_and_order_free():
 
 
 def test_csv_quoted_fields_and_spaces_after_commas():
-    data = csv_bytes(PAY_HEADER, 'P1, "D,1", B1 , 250 ,2025-02-01T00:00:00Z')
+    data = csv_bytes(
+        PAY_HEADER, 'P1, "D:1", B1 , 250 ,2025-02-01T00:00:00Z', 'P2, "D,1", B1 , 250 ,2025-02-01T00:00:00Z'
+    )
     result = parse_buyer_payments("buyer_payments/a.csv", data)
-    assert result.quarantine == []
-    assert result.rows[0]["deal_id"] == "D,1"
+    assert result.rows[0]["deal_id"] == "D:1"
     assert result.rows[0]["batch_id"] == "B1"
     assert result.rows[0]["amount_cents"] == 250
+    # the quoted comma is read as part of the cell, and then refused by the id rule
+    assert [q["position"] for q in result.quarantine] == [3]
+    assert "field 'deal_id' 'D,1' is not a valid id: it contains ','" in result.quarantine[0]["reason"]
 
 
 @pytest.mark.parametrize(

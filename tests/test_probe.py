@@ -30,7 +30,7 @@ from gopro_assets.domain.footage.probe import (
     probe_many,
     probe_object,
 )
-from gopro_tools.demo_landing import zero_durations
+from gopro_tools.media import zero_durations
 
 MB = 1_000_000
 

@@ -27,7 +27,7 @@ import pytest
 from conftest import run_sql_model
 
 from gopro_assets.definitions import defs
-from gopro_assets.domain.footage.inventory import INVENTORY_SCHEMA, tier
+from gopro_assets.domain.footage.inventory import FOOTAGE_QUARANTINE_SCHEMA, INVENTORY_SCHEMA, tier
 from gopro_assets.domain.ingestion import landing
 from gopro_assets.domain.licensing.deliveries import DELIVERED_BATCH_SCHEMA, DELIVERY_SCHEMA
 from gopro_assets.domain.valuation import model as val
@@ -63,6 +63,7 @@ ACTIVITIES = ["surf", "ski", "dive", "bike", "hike", "drive", None]
 MOUNTS = ["helmet", "chest", "handheld", "board", None]
 RESOLUTIONS = [(640, 360), (1280, 720), (1920, 1080), (1080, 1920), (2704, 1520), (3840, 2160)]
 MONTHS = ["2025-02", "2025-03", "2025-04", "2025-05", "2025-06", "2025-07"]
+UPLOADS_SCHEMA = landing.LANDING_KINDS["uploads"].schema
 
 
 def true_price(tier_: str, activity: str | None, published: bool) -> float:
@@ -265,6 +266,15 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
     store.overwrite("consent_events", pa.Table.from_pylist(consent, schema=landing.CONSENT_EVENTS_SCHEMA))
     store.overwrite("clip_exclusions", pa.Table.from_pylist(exclusions, schema=landing.CLIP_EXCLUSIONS_SCHEMA))
     store.overwrite("footage_inventory", pa.Table.from_pylist(clips, schema=INVENTORY_SCHEMA))
+    # the upload rows the inventory was probed from, plus one whose video could not be probed
+    # (int_clip_features' check recomputes its clips from them)
+    broken = dict(clips[1], clip_id="clip-broken", object_key=f"{clips[1]['subscriber_id']}/broken.MP4")
+    store.overwrite("uploads", pa.Table.from_pylist([upload_row(c) for c in [*clips, broken]], schema=UPLOADS_SCHEMA))
+    quarantined = {k: broken[k] for k in ("clip_id", "subscriber_id", "object_key", "upload_day")}
+    store.overwrite(
+        "footage_quarantine",
+        pa.Table.from_pylist([quarantined | {"reason": "unreadable video"}], schema=FOOTAGE_QUARANTINE_SCHEMA),
+    )
     store.overwrite("deal_deliveries", pa.Table.from_pylist(deliveries, schema=DELIVERY_SCHEMA))
     store.overwrite("delivered_batches", pa.Table.from_pylist(batches, schema=DELIVERED_BATCH_SCHEMA))
     # the rest by the pipeline's own SQL models
@@ -273,6 +283,12 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
     run_sql_model(store, "consent_snapshots", range_start=THROUGH, range_end=THROUGH)
     run_sql_model(store, "batch_revenue")
     return {"expected_state": expected_state, "clips": {c["clip_id"]: c for c in clips}}
+
+
+def upload_row(clip: dict) -> dict:
+    """The uploads row a clip of footage_inventory came from."""
+    fields = ("clip_id", "subscriber_id", "object_key", "uploaded_at", "published", "activity", "mount")
+    return {k: clip[k] for k in fields} | {"_source_path": "synthetic", "_source_line": 1}
 
 
 def training_rows(store: DeltaStore) -> pa.Table:
@@ -389,6 +405,48 @@ def test_too_little_history_serves_the_baseline(synthetic):
     assert val.train(rows.slice(0, 0)).kind == "none"
 
 
+# -- the features' blocking check recomputes the clips from the uploads -----------------------
+def test_clip_features_check_recomputes_the_clips_from_the_uploads(synthetic, tmp_path):
+    import shutil
+
+    from gopro_assets.sql_engine.runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
+
+    check = "every_probed_upload_has_one_feature_row"
+    shutil.copytree(synthetic[0].root, tmp_path / "lake")  # a private copy: inputs are corrupted below
+    store = DeltaStore(str(tmp_path / "lake"))
+    model = load_model(SQL_ROOT / "intermediate" / "int_clip_features.sql")
+    con = connect_for_model(store, model, AS_OF)
+    good = run_model(con, model)
+    assert "clip-broken" not in good["clip_id"].to_pylist()  # quarantined: probed, no features
+
+    def offending(rows: pa.Table, connection=con) -> list[str]:
+        n, sample = {t.name: (n, s) for t, n, s in run_tests(connection, model, rows)}[check]
+        assert n == len(sample)
+        return [r["clip_id"] for r in sample]
+
+    def without(rows: pa.Table, clip_id: str) -> pa.Table:
+        return rows.filter(pc.not_equal(rows["clip_id"], clip_id))
+
+    assert offending(good) == []
+    first = good.slice(0, 1)
+    clip = first["clip_id"][0].as_py()
+    # (1) a feature row lost, (2) one twice, (3) the quarantined upload featured anyway
+    assert offending(without(good, clip)) == [clip]
+    assert offending(pa.concat_tables([good, first])) == [clip, clip]
+    broken = first.set_column(0, "clip_id", pa.array(["clip-broken"]))
+    assert offending(pa.concat_tables([good, broken])) == ["clip-broken"]
+    # (4) a feature row whose activity is not its upload row's
+    rows = good.to_pylist()
+    rows[0]["activity"] = "not-" + rows[0]["activity"]
+    assert offending(pa.Table.from_pylist(rows, schema=good.schema)) == [clip]
+    # (5) a corrupted input: the inventory lost a probed clip, so the model, which reads the
+    # inventory, has no feature row for it; the inventory and the features agree (the old
+    # check, every inventory clip has a feature row, passed) but the uploads say otherwise
+    store.overwrite("footage_inventory", without(store.read("footage_inventory"), clip))
+    con = connect_for_model(store, model, AS_OF)
+    assert offending(run_model(con, model), con) == [clip]
+
+
 # -- determinism ------------------------------------------------------------------------
 HASH_SCRIPT = """
 import sys
@@ -484,7 +542,7 @@ def test_assets_materialize_and_record_the_backtest(materialized):
         "every_inventory_clip_valued",
         "valuations_finite_and_consistent",
         "model_beats_baseline_in_backtest",
-        "one_row_per_inventory_clip",
+        "every_probed_upload_has_one_feature_row",
         "every_valued_clip_counted_once",
     ):
         assert checks[name].passed, name

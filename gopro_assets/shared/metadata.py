@@ -5,10 +5,15 @@ from __future__ import annotations
 import dagster as dg
 import pyarrow as pa
 
+from gopro_assets.domain.tables import Table
 from gopro_assets.lake.delta_store import DeltaStore
 
 
-def column_schema(schema: pa.Schema, docs: dict[str, str] | None = None) -> dg.TableSchema:
+def column_schema(schema: pa.Schema | Table, docs: dict[str, str] | None = None) -> dg.TableSchema:
+    """Dagster's column schema of a declared table (domain/tables.py), or of an Arrow
+    schema with column descriptions. Lineage columns (leading underscore) are left out."""
+    if isinstance(schema, Table):
+        schema, docs = schema.schema, schema.docs if docs is None else docs
     docs = docs or {}
     return dg.TableSchema(
         columns=[
@@ -19,8 +24,11 @@ def column_schema(schema: pa.Schema, docs: dict[str, str] | None = None) -> dg.T
     )
 
 
-def table_metadata(store: DeltaStore, table: str, docs: dict[str, str] | None = None, **extra) -> dict:
-    """Row count, column schema, Delta version and location of a table as it stands now."""
+def table_metadata(store: DeltaStore, table: str | Table, docs: dict[str, str] | None = None, **extra) -> dict:
+    """Row count, column schema, Delta version and location of a table as it stands now
+    (the column types from the Delta log, the descriptions from the declaration)."""
+    if isinstance(table, Table):
+        table, docs = table.name, table.docs if docs is None else docs
     dt = store.table(table)
     if dt is None:
         return {"dagster/row_count": 0, **extra}

@@ -28,6 +28,10 @@ def _verify_payout_file(lakehouse: LakehouseResource, month: str) -> dict:
         if r["statement_month"] == month and r["payable_cents"] > 0
     ]
     expected = {r["subscriber_id"]: r["payable_cents"] for r in statements}
+    # the file holds each id as a spreadsheet-safe cell (lib.csv_text): map it back
+    ids = {lib.csv_text(sid): sid for sid in expected}
+    for r in rows:
+        r["subscriber_id"] = ids.get(r["subscriber_id"], r["subscriber_id"])
     got = {r["subscriber_id"]: int(r["amount_cents"]) for r in rows}
     problems = []
     if got != expected:

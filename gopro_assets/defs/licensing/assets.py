@@ -3,37 +3,14 @@
 import dagster as dg
 
 from gopro_assets.domain.licensing import deliveries as lib
+from gopro_assets.domain.licensing import tables as decl
 from gopro_assets.shared.concurrency import LAKE_WRITER_POOL
 from gopro_assets.shared.metadata import column_schema, table_metadata
 from gopro_assets.shared.partitions import as_of
 from gopro_assets.shared.resources import LakehouseResource
 
-DELIVERY_DOCS = {
-    "deal_id": "Deal of the batch.",
-    "batch_id": "Batch the clip was delivered in.",
-    "clip_id": "Delivered clip (once per deal, R5).",
-    "subscriber_id": "Owner of the clip, paid from the batch's pool (R9).",
-    "tier": "Tier at delivery (R3).",
-    "billable_seconds": "floor(duration) at delivery (R2).",
-    "tier_price_cents": "Deal price per minute for the tier (per_minute deals; null for flat_fee).",
-    "revenue_month": "UTC month of the batch cutoff (R10).",
-    "selection_rank": "1-based position of the clip among the batch's licensable clips in R6 order.",
-    "cutoff_at": "Batch cutoff, UTC: eligibility and exclusions are judged at this instant (R5).",
-}
-BATCH_LOG_DOCS = {
-    "deal_id": "Deal of the batch.",
-    "batch_id": "Batch id within the deal.",
-    "buyer_id": "Buyer of the deal (R1 exclusions are per buyer).",
-    "pricing_model": "per_minute or flat_fee (R7).",
-    "cutoff_at": "Batch cutoff, UTC.",
-    "revenue_month": "UTC month of the cutoff, YYYY-MM (R10).",
-    "max_minutes": "Minute cap of the batch; null = no cap (R6).",
-    "fee_cents": "Flat fee of the batch (flat_fee deals), cents.",
-    "clips": "Clips delivered.",
-    "billable_seconds": "Billable seconds delivered.",
-    "candidates": "Licensable clips the selection chose from (R5).",
-    "input_versions": "JSON {table: Delta version} the batch was computed from (time travel for the checks).",
-}
+# Columns (name, Arrow type, description) declared once in gopro_assets/domain/licensing/tables.py.
+DELIVERIES, BATCH_LOG = decl.DEAL_DELIVERIES, decl.DELIVERED_BATCHES
 
 
 @dg.multi_asset(
@@ -49,7 +26,7 @@ BATCH_LOG_DOCS = {
             group_name="licensing",
             owners=["team:data-platform"],
             kinds={"delta", "duckdb", "python"},
-            metadata={"dagster/column_schema": column_schema(lib.DELIVERY_SCHEMA, DELIVERY_DOCS)},
+            metadata={"dagster/column_schema": column_schema(DELIVERIES)},
         ),
         dg.AssetSpec(
             "delivered_batches",
@@ -58,7 +35,7 @@ BATCH_LOG_DOCS = {
             group_name="licensing",
             owners=["team:data-platform"],
             kinds={"delta", "python"},
-            metadata={"dagster/column_schema": column_schema(lib.DELIVERED_BATCH_SCHEMA, BATCH_LOG_DOCS)},
+            metadata={"dagster/column_schema": column_schema(BATCH_LOG)},
         ),
     ],
     pool=LAKE_WRITER_POOL,  # one writer of the frozen batches at a time (gopro_assets/shared/concurrency.py)
@@ -86,10 +63,8 @@ def deal_deliveries(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
     yield dg.MaterializeResult(
         asset_key="deal_deliveries",
         metadata={
-            **table_metadata(store, "deal_deliveries", DELIVERY_DOCS),
+            **table_metadata(store, DELIVERIES),
             "batches_delivered_now": dg.MetadataValue.json(delivered),
         },
     )
-    yield dg.MaterializeResult(
-        asset_key="delivered_batches", metadata=table_metadata(store, "delivered_batches", BATCH_LOG_DOCS)
-    )
+    yield dg.MaterializeResult(asset_key="delivered_batches", metadata=table_metadata(store, BATCH_LOG))

@@ -9,19 +9,11 @@ owed (docs/VALUATION.md).
 import dagster as dg
 
 from gopro_assets.domain.valuation import model as lib
-from gopro_assets.shared.metadata import table_metadata
+from gopro_assets.domain.valuation.tables import CLIP_VALUATIONS
+from gopro_assets.shared.metadata import column_schema, table_metadata
 from gopro_assets.shared.resources import LakehouseResource
 
 OWNER = "team:data-platform"
-
-VALUATION_DOCS = {
-    "clip_id": "Clip of footage_inventory.",
-    "predicted_cents_per_minute": "Estimated cents per minute one sale of the clip realises (DOUBLE, an estimate).",
-    "billable_seconds": "floor(duration_s) (R2).",
-    "predicted_value_cents": "predicted_cents_per_minute * billable_seconds / 60 (DOUBLE): one sale of the whole clip, an estimate, not money owed.",
-    "model_version": "clip_value_model version (latest revenue month + sha256 prefix of the artefact).",
-    "model_kind": "gradient_boosting, or tier_mean_baseline when the model did not beat it or history is too short.",
-}
 
 
 def model_metadata(trained: lib.TrainedValuation, pointer: dict) -> dict:
@@ -88,6 +80,7 @@ def clip_value_model(context: dg.AssetExecutionContext, lakehouse: LakehouseReso
     group_name="valuation",
     owners=[OWNER],
     kinds={"delta", "python", "sklearn"},
+    metadata={"dagster/column_schema": column_schema(CLIP_VALUATIONS)},
     description=(
         "Estimated value of every clip of footage_inventory (contract §5): predicted cents per minute from "
         "clip_value_model and predicted_value_cents = that * billable_seconds / 60 for one sale of the whole clip. "
@@ -102,7 +95,7 @@ def clip_valuations(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
     total = sum(v or 0.0 for v in table.column("predicted_value_cents").to_pylist())
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(store, "clip_valuations", VALUATION_DOCS),
+            **table_metadata(store, CLIP_VALUATIONS),
             "model_version": pointer.get("version") or "none",
             "clips_valued": dg.MetadataValue.int(table.num_rows),
             "clips_in_inventory": dg.MetadataValue.int(inventory_clips),

@@ -65,6 +65,10 @@ TAX_COLUMNS = [
     "paid_in_year_cents",
     "form_1099_misc",
 ]
+# Columns whose text is a number (dollars formatted from cents): written as it is, so that a
+# negative amount stays a number. Every other text cell is neutralised (csv_text).
+PAYOUT_NUMBERS = frozenset({"amount_usd", "amount_cents"})
+TAX_NUMBERS = frozenset({"tax_year", "royalties_cents", "royalties_usd", "payable_statements", "paid_in_year_cents"})
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -179,18 +183,49 @@ def payout_rows(con: duckdb.DuckDBPyConnection, month: str) -> list[dict]:
     return out
 
 
-def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
-    """RFC 4180 CSV (CRLF line ends, UTF-8, no BOM), columns in the given order."""
+# A text cell that starts with one of these is run by a spreadsheet that opens the CSV (a
+# formula; a leading tab or carriage return hides one): CSV injection (docs/EXPORTS.md).
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def csv_text(value: str) -> str:
+    """Text as a CSV cell that no spreadsheet runs: a leading ``=``, ``+``, ``-``, ``@``, tab
+    or carriage return gets a ``'`` in front (the spreadsheet then shows it as text)."""
+    return "'" + value if value.startswith(CSV_FORMULA_START) else value
+
+
+def _csv_cell(column: str, value, numbers: frozenset[str]):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return value  # a number: a spreadsheet reads -5 as minus five, never as a formula
+    text = str(value)
+    if column in numbers:
+        if not _PLAIN_NUMBER.fullmatch(text):
+            raise ValueError(f"CSV column {column!r} holds numbers, got {text!r}")
+        return text
+    return csv_text(text)
+
+
+def csv_bytes(columns: list[str], rows: list[dict], numbers: frozenset[str] = frozenset()) -> bytes:
+    """RFC 4180 CSV (CRLF line ends, UTF-8, no BOM), columns in the given order.
+
+    Whatever the column, a text cell that a spreadsheet would run is neutralised
+    (:func:`csv_text`); numbers (ints, and the decimal text of the ``numbers`` columns,
+    e.g. ``-0.05``) are written as they are, so a negative amount stays a number."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("true" if v is True else "false" if v is False else v) for k, v in row.items()})
+        writer.writerow({k: _csv_cell(k, v, numbers) for k, v in row.items() if k in columns})
     return buf.getvalue().encode("utf-8")
 
 
 def payout_csv(con: duckdb.DuckDBPyConnection, month: str) -> bytes:
-    return csv_bytes(PAYOUT_COLUMNS, payout_rows(con, month))
+    return csv_bytes(PAYOUT_COLUMNS, payout_rows(con, month), PAYOUT_NUMBERS)
 
 
 # -- month figures (summary sheet and report) --------------------------------------
@@ -526,7 +561,7 @@ def tax_rows(con: duckdb.DuckDBPyConnection, year: int) -> list[dict]:
 
 
 def tax_csv(con: duckdb.DuckDBPyConnection, year: int) -> bytes:
-    return csv_bytes(TAX_COLUMNS, tax_rows(con, year))
+    return csv_bytes(TAX_COLUMNS, tax_rows(con, year), TAX_NUMBERS)
 
 
 # -- files -----------------------------------------------------------------------

@@ -30,14 +30,12 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from gopro_assets.domain.footage.tables import INVENTORY, INVENTORY_SCHEMA
+from gopro_assets.domain.footage.tables import FINGERPRINT_INDEX, INVENTORY, INVENTORY_SCHEMA
 from gopro_assets.lake import duck
 from gopro_assets.sql_engine.runner import register_table
 
-INDEX = "footage_fingerprint_index"
-INDEX_SCHEMA = pa.schema(
-    [("fp_key", pa.int64()), ("upload_day", pa.date32()), ("day_files", pa.string()), ("upload_month", pa.string())]
-)
+INDEX = FINGERPRINT_INDEX.name
+INDEX_SCHEMA = FINGERPRINT_INDEX.schema
 # 63 bits of the fingerprint's MD5 (a BIGINT without overflow). A collision only makes a
 # lookup read one more partition: the match itself is on the whole fingerprint.
 FP_KEY_SQL = "CAST(md5_number(fingerprint) >> 65 AS BIGINT)"

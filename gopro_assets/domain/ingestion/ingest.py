@@ -20,31 +20,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from gopro_assets.domain.ingestion import landing
+from gopro_assets.domain.ingestion import tables as decl
 from gopro_assets.lake.delta_store import DeltaStore, in_list
 from gopro_assets.lake.privacy import redact_quarantine_row
 from gopro_assets.lake.storage import FileRoot, sha256_bytes
 
 # Subscribers first: uploads are validated against them.
 INGEST_ORDER = ["subscribers", "consent_events", "clip_exclusions", "uploads", "buyer_payments", "payouts"]
-INGESTED_FILES = "ingested_files"
-QUARANTINE = "quarantine_rows"
-INGESTED_SCHEMA = pa.schema(
-    [
-        ("kind", pa.string()),
-        ("path", pa.string()),
-        ("sha256", pa.string()),
-        ("rows", pa.int64()),
-        ("quarantined", pa.int64()),
-        # size and modification time of the file when it was hashed: a file listed with the
-        # same two is not read and hashed again (see changed_files)
-        ("size_bytes", pa.int64()),
-        ("mtime_ns", pa.int64()),
-    ]
-)
+INGESTED_FILES = decl.INGESTED_FILES.name
+QUARANTINE = decl.QUARANTINE_ROWS.name
+INGESTED_SCHEMA = decl.INGESTED_FILES.schema
 
 
 @dataclass
@@ -227,7 +215,7 @@ def ingest_kind(
     return report
 
 
-DEALS, BATCHES = "license_deals", "license_batches"
+DEALS, BATCHES = decl.LICENSE_DEALS.name, decl.LICENSE_BATCHES.name
 
 
 def ingest_deals(store: DeltaStore, root: FileRoot) -> IngestReport:

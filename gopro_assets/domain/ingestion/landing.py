@@ -2,7 +2,9 @@
 
 Contract §2 (landing zone) and §3 (bad input). Pure logic, no Dagster imports: every
 function takes a file's relative path and its bytes and returns plain Python rows that
-:func:`to_arrow` turns into Arrow tables with the schemas below.
+:func:`to_arrow` turns into Arrow tables with the schemas below. Each table's columns are
+declared once, in ``domain/ingestion/tables.py``: the field lists the parsers follow and
+the schemas here derive from those declarations.
 
 Nothing is lost: every non-blank line of a CSV (after its header) or JSONL file becomes
 exactly one valid row or one quarantine entry, unless the whole file is rejected, in which
@@ -24,6 +26,9 @@ from typing import Any
 import pyarrow as pa
 
 from gopro_assets.domain.finance.money import revenue_month
+from gopro_assets.domain.ingestion import tables as decl
+from gopro_assets.domain.ingestion.tables import TIERS
+from gopro_assets.domain.tables import Column, Table, id_problem
 
 __all__ = [
     "BATCH_SCHEMA",
@@ -51,8 +56,6 @@ RAW_FILE_LIMIT = 2000  # characters of a whole rejected file kept in quarantine.
 _SHOW_LIMIT = 80  # characters of an offending value quoted in a reason
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-TS = pa.timestamp("us", tz="UTC")
-_SOURCE_FIELDS = [pa.field("_source_path", pa.string()), pa.field("_source_line", pa.int64())]
 
 # --------------------------------------------------------------------------- results
 
@@ -181,18 +184,25 @@ def _string(value: Any) -> str:
     return _valid_str(value)
 
 
-def _conv_id(value: Any) -> str:
+def _conv_text(value: Any) -> str:
+    """Non-empty trimmed text (email, buyer_name)."""
     text = _string(value).strip()
     if not text:
         raise _FieldError("is empty")
     return text
 
 
-_conv_text = _conv_id  # non-empty trimmed free text (email, buyer_name)
+def _conv_id(value: Any) -> str:
+    """An id from the landing zone: trimmed, then 1..128 of ``[A-Za-z0-9_.:-]`` (tables.ID_PATTERN)."""
+    text = _conv_text(value)
+    problem = id_problem(text)
+    if problem is not None:
+        raise _FieldError(f"{_show(text)} is not a valid id: it {problem}")
+    return text
 
 
 def _conv_country(value: Any) -> str:
-    text = _conv_id(value)
+    text = _conv_text(value)
     if not re.fullmatch(r"[A-Z]{2}", text):
         raise _FieldError(f"{_show(text)} is not an ISO 3166-1 alpha-2 code (two upper-case letters)")
     return text
@@ -242,7 +252,7 @@ _MONTH_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
 def _conv_month(value: Any) -> str:
-    text = _conv_id(value)
+    text = _conv_text(value)
     if not _MONTH_RE.fullmatch(text):
         raise _FieldError(f"{_show(text)} is not a month YYYY-MM")
     return text
@@ -264,19 +274,27 @@ def _conv_object_key(value: Any) -> str:
     return text
 
 
-def _conv_id_list(value: Any) -> list[str]:
-    """A list of non-empty id strings, null -> []; duplicates removed, sorted."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _FieldError(f"must be a list of strings, got {_describe(value)}")
-    out = set()
-    for i, item in enumerate(value):
-        try:
-            out.add(_conv_id(item))
-        except _FieldError as exc:
-            raise _FieldError(f"item {i}: {exc}") from None
-    return sorted(out)
+def _list_of(conv: Callable[[Any], str]) -> Callable[[Any], list[str]]:
+    """A list of values read by ``conv``, null -> []; duplicates removed, sorted."""
+
+    def conv_list(value: Any) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise _FieldError(f"must be a list of strings, got {_describe(value)}")
+        out = set()
+        for i, item in enumerate(value):
+            try:
+                out.add(conv(item))
+            except _FieldError as exc:
+                raise _FieldError(f"item {i}: {exc}") from None
+        return sorted(out)
+
+    return conv_list
+
+
+_conv_id_list = _list_of(_conv_id)  # excluded_buyers
+_conv_text_list = _list_of(_conv_text)  # criteria.activities
 
 
 def _conv_enum(*allowed: str) -> Callable[[Any], str]:
@@ -291,6 +309,28 @@ def _conv_enum(*allowed: str) -> Callable[[Any], str]:
     return conv
 
 
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "id": _conv_id,
+    "id_list": _conv_id_list,
+    "text": _conv_text,
+    "country": _conv_country,
+    "timestamp": _conv_ts,
+    "bool": _conv_bool,
+    "cents": _conv_int64_text,
+    "month": _conv_month,
+    "object_key": _conv_object_key,
+}
+
+
+def _converter(column: Column) -> Callable[[Any], Any]:
+    """The converter of a declared landing column (by its ``kind``)."""
+    if column.kind == "enum":
+        return _conv_enum(*column.values)
+    if column.kind == "text" and not column.required:
+        return _conv_opt_str  # a blank string is null too
+    return _CONVERTERS[column.kind]
+
+
 @dataclass(frozen=True)
 class _Field:
     name: str
@@ -299,8 +339,9 @@ class _Field:
     default: Any = None
 
 
-def _F(name: str, conv: Callable[[Any], Any], optional: bool = False, default: Any = None) -> _Field:
-    return _Field(name, conv, optional, default)
+def _fields(table: Table) -> list[_Field]:
+    """The parser's field list: the table's columns read from the file, in order."""
+    return [_Field(c.name, _converter(c), not c.required, c.default) for c in table.parsed]
 
 
 # --------------------------------------------------------------------------- text handling
@@ -511,56 +552,12 @@ def _parse_jsonl(
 
 # --------------------------------------------------------------------------- the six tabular kinds
 
-SUBSCRIBER_FIELDS = [
-    _F("subscriber_id", _conv_id),
-    _F("email", _conv_text),
-    _F("country", _conv_country),
-    _F("subscribed_at", _conv_ts),
-    _F("cancelled_at", _conv_ts, optional=True),
-    _F("invited_at", _conv_ts, optional=True),
-]
-
-CONSENT_FIELDS = [
-    _F("event_id", _conv_id),
-    _F("subscriber_id", _conv_id),
-    _F("event_at", _conv_ts),
-    _F("action", _conv_enum("opt_in", "opt_out")),
-    _F("excluded_buyers", _conv_id_list, optional=True, default=list),
-]
-
-CLIP_EXCLUSION_FIELDS = [
-    _F("event_id", _conv_id),
-    _F("subscriber_id", _conv_id),
-    _F("clip_id", _conv_id),
-    _F("event_at", _conv_ts),
-    _F("action", _conv_enum("exclude", "include")),
-]
-
-UPLOAD_FIELDS = [
-    _F("clip_id", _conv_id),
-    _F("subscriber_id", _conv_id),
-    _F("object_key", _conv_object_key),
-    _F("uploaded_at", _conv_ts),
-    _F("published", _conv_bool),
-    _F("activity", _conv_opt_str, optional=True),
-    _F("mount", _conv_opt_str, optional=True),
-]
-
-BUYER_PAYMENT_FIELDS = [
-    _F("payment_id", _conv_id),
-    _F("deal_id", _conv_id),
-    _F("batch_id", _conv_id),
-    _F("amount_cents", _conv_int64_text),
-    _F("received_at", _conv_ts),
-]
-
-PAYOUT_FIELDS = [
-    _F("payout_id", _conv_id),
-    _F("subscriber_id", _conv_id),
-    _F("statement_month", _conv_month),
-    _F("amount_cents", _conv_int64_text),
-    _F("paid_at", _conv_ts),
-]
+SUBSCRIBER_FIELDS = _fields(decl.SUBSCRIBERS)
+CONSENT_FIELDS = _fields(decl.CONSENT_EVENTS)
+CLIP_EXCLUSION_FIELDS = _fields(decl.CLIP_EXCLUSIONS)
+UPLOAD_FIELDS = _fields(decl.UPLOADS)
+BUYER_PAYMENT_FIELDS = _fields(decl.BUYER_PAYMENTS)
+PAYOUT_FIELDS = _fields(decl.PAYOUTS)
 
 
 def _check_consent(row: dict) -> list[str]:
@@ -604,12 +601,15 @@ def parse_payouts(rel_path: str, data: bytes) -> ParseResult:
 
 # --------------------------------------------------------------------------- deals
 
-TIERS = ("aerial", "uhd", "hd", "sd")
 PRICING_MODELS = ("per_minute", "flat_fee")
 _DEAL_KEYS = ("deal_id", "buyer_id", "buyer_name", "signed_at", "pricing", "criteria", "batches")
 _PRICING_KEYS = ("model", "tier_prices_cents")
 _CRITERIA_KEYS = ("min_short_side_px", "min_fps", "activities", "unpublished_only", "min_duration_s")
 _BATCH_KEYS = ("batch_id", "cutoff_at", "max_minutes", "fee_cents")
+
+
+_BATCH_ID = _converter(decl.LICENSE_BATCHES["batch_id"])
+_CUTOFF_AT = _converter(decl.LICENSE_BATCHES["cutoff_at"])
 
 
 def _is_int(value: Any) -> bool:
@@ -671,10 +671,7 @@ def _validate_deal(obj: Any, rel_path: str) -> tuple[dict | None, list[dict], li
         return None, [], [f"expected a JSON object, got {_json_type(obj)}"]
     _unknown(obj, _DEAL_KEYS, "the deal", errors)
     deal: dict = {
-        "deal_id": _deal_field(obj, "deal_id", _conv_id, "", errors),
-        "buyer_id": _deal_field(obj, "buyer_id", _conv_id, "", errors),
-        "buyer_name": _deal_field(obj, "buyer_name", _conv_text, "", errors),
-        "signed_at": _deal_field(obj, "signed_at", _conv_ts, "", errors),
+        **{c.name: _deal_field(obj, c.name, _converter(c), "", errors) for c in decl.LICENSE_DEALS.parsed},
         "pricing_model": None,
         **{f"price_{t}_cents": None for t in TIERS},
         **dict.fromkeys(_CRITERIA_KEYS),
@@ -755,7 +752,7 @@ def _validate_deal(obj: Any, rel_path: str) -> tuple[dict | None, list[dict], li
                     )
                 else:
                     try:
-                        deal["activities"] = _conv_id_list(acts)
+                        deal["activities"] = _conv_text_list(acts)
                     except _FieldError as exc:
                         errors.append(f"criteria.activities {exc}")
             uo = criteria.get("unpublished_only")
@@ -782,7 +779,7 @@ def _validate_deal(obj: Any, rel_path: str) -> tuple[dict | None, list[dict], li
                 errors.append(f"{where} must be an object, got {_describe(b)}")
                 continue
             _unknown(b, _BATCH_KEYS, where, errors)
-            bid = _deal_field(b, "batch_id", _conv_id, f"{where}.", errors)
+            bid = _deal_field(b, "batch_id", _BATCH_ID, f"{where}.", errors)
             if bid is not None:
                 if bid in seen:
                     errors.append(f"{where}.batch_id {_show(bid)} is not unique within the deal")
@@ -790,7 +787,7 @@ def _validate_deal(obj: Any, rel_path: str) -> tuple[dict | None, list[dict], li
             row = {
                 "deal_id": deal["deal_id"],
                 "batch_id": bid,
-                "cutoff_at": _deal_field(b, "cutoff_at", _conv_ts, f"{where}.", errors),
+                "cutoff_at": _deal_field(b, "cutoff_at", _CUTOFF_AT, f"{where}.", errors),
                 "max_minutes": None,
                 "fee_cents": None,
             }
@@ -835,107 +832,16 @@ def parse_deal(rel_path: str, data: bytes) -> DealParse:
 
 # --------------------------------------------------------------------------- arrow
 
-SUBSCRIBERS_SCHEMA = pa.schema(
-    [
-        pa.field("subscriber_id", pa.string()),
-        pa.field("email", pa.string()),
-        pa.field("country", pa.string()),
-        pa.field("subscribed_at", TS),
-        pa.field("cancelled_at", TS),
-        pa.field("invited_at", TS),
-        *_SOURCE_FIELDS,
-    ]
-)
-CONSENT_EVENTS_SCHEMA = pa.schema(
-    [
-        pa.field("event_id", pa.string()),
-        pa.field("subscriber_id", pa.string()),
-        pa.field("event_at", TS),
-        pa.field("action", pa.string()),
-        pa.field("excluded_buyers", pa.list_(pa.string())),
-        *_SOURCE_FIELDS,
-    ]
-)
-CLIP_EXCLUSIONS_SCHEMA = pa.schema(
-    [
-        pa.field("event_id", pa.string()),
-        pa.field("subscriber_id", pa.string()),
-        pa.field("clip_id", pa.string()),
-        pa.field("event_at", TS),
-        pa.field("action", pa.string()),
-        *_SOURCE_FIELDS,
-    ]
-)
-UPLOADS_SCHEMA = pa.schema(
-    [
-        pa.field("clip_id", pa.string()),
-        pa.field("subscriber_id", pa.string()),
-        pa.field("object_key", pa.string()),
-        pa.field("uploaded_at", TS),
-        pa.field("published", pa.bool_()),
-        pa.field("activity", pa.string()),
-        pa.field("mount", pa.string()),
-        *_SOURCE_FIELDS,
-    ]
-)
-BUYER_PAYMENTS_SCHEMA = pa.schema(
-    [
-        pa.field("payment_id", pa.string()),
-        pa.field("deal_id", pa.string()),
-        pa.field("batch_id", pa.string()),
-        pa.field("amount_cents", pa.int64()),
-        pa.field("received_at", TS),
-        *_SOURCE_FIELDS,
-    ]
-)
-PAYOUTS_SCHEMA = pa.schema(
-    [
-        pa.field("payout_id", pa.string()),
-        pa.field("subscriber_id", pa.string()),
-        pa.field("statement_month", pa.string()),
-        pa.field("amount_cents", pa.int64()),
-        pa.field("paid_at", TS),
-        *_SOURCE_FIELDS,
-    ]
-)
-DEAL_SCHEMA = pa.schema(
-    [
-        pa.field("deal_id", pa.string()),
-        pa.field("buyer_id", pa.string()),
-        pa.field("buyer_name", pa.string()),
-        pa.field("signed_at", TS),
-        pa.field("pricing_model", pa.string()),
-        pa.field("price_aerial_cents", pa.int64()),
-        pa.field("price_uhd_cents", pa.int64()),
-        pa.field("price_hd_cents", pa.int64()),
-        pa.field("price_sd_cents", pa.int64()),
-        pa.field("min_short_side_px", pa.int64()),
-        pa.field("min_fps", pa.float64()),
-        pa.field("activities", pa.list_(pa.string())),
-        pa.field("unpublished_only", pa.bool_()),
-        pa.field("min_duration_s", pa.float64()),
-        *_SOURCE_FIELDS,
-    ]
-)
-BATCH_SCHEMA = pa.schema(
-    [
-        pa.field("deal_id", pa.string()),
-        pa.field("batch_id", pa.string()),
-        pa.field("cutoff_at", TS),
-        pa.field("max_minutes", pa.int64()),
-        pa.field("fee_cents", pa.int64()),
-        pa.field("revenue_month", pa.string()),  # R10: UTC month of cutoff_at
-        *_SOURCE_FIELDS,
-    ]
-)
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        pa.field("source", pa.string()),
-        pa.field("position", pa.int64()),
-        pa.field("raw", pa.string()),
-        pa.field("reason", pa.string()),
-    ]
-)
+# Derived from the declarations (domain/ingestion/tables.py); names kept for callers.
+SUBSCRIBERS_SCHEMA = decl.SUBSCRIBERS.schema
+CONSENT_EVENTS_SCHEMA = decl.CONSENT_EVENTS.schema
+CLIP_EXCLUSIONS_SCHEMA = decl.CLIP_EXCLUSIONS.schema
+UPLOADS_SCHEMA = decl.UPLOADS.schema
+BUYER_PAYMENTS_SCHEMA = decl.BUYER_PAYMENTS.schema
+PAYOUTS_SCHEMA = decl.PAYOUTS.schema
+DEAL_SCHEMA = decl.LICENSE_DEALS.schema
+BATCH_SCHEMA = decl.LICENSE_BATCHES.schema  # revenue_month, R10: UTC month of cutoff_at
+QUARANTINE_SCHEMA = decl.QUARANTINE_ROWS.schema
 
 
 def to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
@@ -952,9 +858,13 @@ class LandingKind:
     prefix: str
     suffixes: tuple[str, ...]
     parse: Callable[[str, bytes], Any]
-    schema: pa.Schema
+    table: Table  # the declaration of the table the rows go to
     key: tuple[str, ...]
     keep: str  # "last" (upsert) or "first"
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.table.schema
 
     def matches(self, rel_path: str) -> bool:
         """True for a file of this kind (under ``prefix``, any depth; suffix case-insensitive)."""
@@ -965,14 +875,14 @@ LANDING_KINDS: dict[str, LandingKind] = {
     k.name: k
     for k in (
         LandingKind(
-            "subscribers", "subscribers/", (".csv",), parse_subscribers, SUBSCRIBERS_SCHEMA, ("subscriber_id",), "last"
+            "subscribers", "subscribers/", (".csv",), parse_subscribers, decl.SUBSCRIBERS, ("subscriber_id",), "last"
         ),
         LandingKind(
             "consent_events",
             "consent_events/",
             (".jsonl",),
             parse_consent_events,
-            CONSENT_EVENTS_SCHEMA,
+            decl.CONSENT_EVENTS,
             ("event_id",),
             "first",
         ),
@@ -981,11 +891,11 @@ LANDING_KINDS: dict[str, LandingKind] = {
             "clip_exclusions/",
             (".jsonl",),
             parse_clip_exclusions,
-            CLIP_EXCLUSIONS_SCHEMA,
+            decl.CLIP_EXCLUSIONS,
             ("event_id",),
             "first",
         ),
-        LandingKind("uploads", "uploads/", (".jsonl",), parse_uploads, UPLOADS_SCHEMA, ("clip_id",), "first"),
+        LandingKind("uploads", "uploads/", (".jsonl",), parse_uploads, decl.UPLOADS, ("clip_id",), "first"),
         # Payments and payouts keep every row (keyed by position): R13 must see a payout_id
         # that appears twice to report it as `duplicate`; the reconciliation counts it once.
         LandingKind(
@@ -993,18 +903,18 @@ LANDING_KINDS: dict[str, LandingKind] = {
             "buyer_payments/",
             (".csv",),
             parse_buyer_payments,
-            BUYER_PAYMENTS_SCHEMA,
+            decl.BUYER_PAYMENTS,
             ("_source_path", "_source_line"),
             "first",
         ),
         LandingKind(
-            "payouts", "payouts/", (".csv",), parse_payouts, PAYOUTS_SCHEMA, ("_source_path", "_source_line"), "first"
+            "payouts", "payouts/", (".csv",), parse_payouts, decl.PAYOUTS, ("_source_path", "_source_line"), "first"
         ),
     )
 }
 
 # Deals are not tabular (parse returns a DealParse); described here for file discovery.
-DEAL_KIND = LandingKind("deals", "deals/", (".json",), parse_deal, DEAL_SCHEMA, ("deal_id",), "first")
+DEAL_KIND = LandingKind("deals", "deals/", (".json",), parse_deal, decl.LICENSE_DEALS, ("deal_id",), "first")
 
 
 def kind_for_path(rel_path: str) -> LandingKind | None:

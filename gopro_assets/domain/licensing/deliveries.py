@@ -10,43 +10,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gopro_assets.domain.finance.money import revenue_month  # noqa: F401 (R10, re-exported)
+from gopro_assets.domain.licensing import tables as decl
 from gopro_assets.domain.licensing.selection import select_batch
 from gopro_assets.lake.delta_store import DeltaStore, sql_literal
 from gopro_assets.sql_engine.runner import connect, fetch_arrow, query_text, table_refs
 
-DELIVERIES, DELIVERED_BATCHES = "deal_deliveries", "delivered_batches"
-
-DELIVERY_SCHEMA = pa.schema(
-    [
-        ("deal_id", pa.string()),
-        ("batch_id", pa.string()),
-        ("clip_id", pa.string()),
-        ("subscriber_id", pa.string()),
-        ("tier", pa.string()),
-        ("billable_seconds", pa.int64()),
-        ("tier_price_cents", pa.int64()),  # null under flat_fee
-        ("revenue_month", pa.string()),
-        ("cutoff_at", pa.timestamp("us", tz="UTC")),
-        ("selection_rank", pa.int64()),  # position in the R6 order among the batch's candidates
-    ]
-)
-
-DELIVERED_BATCH_SCHEMA = pa.schema(
-    [
-        ("deal_id", pa.string()),
-        ("batch_id", pa.string()),
-        ("buyer_id", pa.string()),
-        ("pricing_model", pa.string()),
-        ("cutoff_at", pa.timestamp("us", tz="UTC")),
-        ("revenue_month", pa.string()),
-        ("max_minutes", pa.int64()),
-        ("fee_cents", pa.int64()),
-        ("clips", pa.int64()),
-        ("billable_seconds", pa.int64()),
-        ("candidates", pa.int64()),
-        ("input_versions", pa.string()),  # JSON {table: Delta version} the batch was computed from
-    ]
-)
+# Declared once (name, Arrow type, description) in domain/licensing/tables.py.
+DELIVERIES, DELIVERED_BATCHES = decl.DEAL_DELIVERIES.name, decl.DELIVERED_BATCHES.name
+DELIVERY_SCHEMA = decl.DEAL_DELIVERIES.schema
+DELIVERED_BATCH_SCHEMA = decl.DELIVERED_BATCHES.schema
 
 LICENSABLE_SQL = query_text("licensable_clips")
 # R4 over the whole inventory, an input of LICENSABLE_SQL computed once per inventory version

@@ -38,6 +38,7 @@ from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from gopro_assets.domain.valuation.tables import CLIP_VALUATIONS
 from gopro_assets.lake.storage import FileRoot, sha256_bytes
 
 SEED = 20250101
@@ -77,16 +78,7 @@ FROM int_clip_features
 ORDER BY clip_id
 """
 
-VALUATION_SCHEMA = pa.schema(
-    [
-        ("clip_id", pa.string()),
-        ("predicted_cents_per_minute", pa.float64()),
-        ("billable_seconds", pa.int64()),
-        ("predicted_value_cents", pa.float64()),
-        ("model_version", pa.string()),
-        ("model_kind", pa.string()),
-    ]
-)
+VALUATION_SCHEMA = CLIP_VALUATIONS.schema  # declared once in domain/valuation/tables.py
 
 
 class LeakageError(AssertionError):
@@ -496,7 +488,7 @@ def value_lake(store) -> tuple[pa.Table, dict, int]:
     finally:
         con.close()
     table = value_clips(estimator, pointer, clips)
-    store.overwrite("clip_valuations", table)
+    store.overwrite(CLIP_VALUATIONS.name, table)
     return table, pointer, clips.num_rows
 
 
