@@ -16,7 +16,7 @@ import pytest
 
 from gopro_tools import crash_harness as ch
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]  # minutes: several real CLI runs at once
 
 REFUSAL = "another materialize run is in progress (run id "
 # Steps in the lake_writer pool (gopro_assets/shared/concurrency.py) that both runs execute.
@@ -185,7 +185,7 @@ def test_a_killed_cli_run_is_closed_and_its_pool_slot_freed(tmp_path):
     later run would wait for the slot forever. The next CLI closes the run and frees it."""
     from gopro_assets.shared import concurrency as cc
 
-    dead = {**cc.session_tags(), cc.PID_TAG: str(_dead_pid())}
+    dead = {**cc.session_tags(), cc.PROCESS_TAG: cc.process_tag(_dead_pid())}
     instance, (killed, mine_earlier) = _instance_with_runs(
         tmp_path, [("STARTED", dead), ("SUCCESS", cc.session_tags())]
     )
@@ -212,11 +212,7 @@ def test_in_progress_runs_and_live_clis_between_runs_block_a_new_cli(tmp_path):
 
     other_cli = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = {
-            **cc.session_tags(),
-            cc.PID_TAG: str(other_cli.pid),
-            cc.PROCESS_STARTED_TAG: f"{cc._process_started(other_cli.pid):.2f}",
-        }
+        live = {**cc.session_tags(), cc.PROCESS_TAG: cc.process_tag(other_cli.pid)}
         instance, (scheduled, between) = _instance_with_runs(
             tmp_path,
             [

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # statements -> reconciliation. A change here is a deliberate change of the graph.
 EXPECTED_EDGES = {
     ("uploads", "footage_inventory"),
+    ("footage_inventory", "footage_recordings"),
     ("consent_events", "int_consent_timeline"),
     ("int_consent_timeline", "consent_snapshots"),
     ("footage_inventory", "deal_deliveries"),
@@ -37,6 +38,7 @@ CONTRACT_TABLES = {
     "consent_snapshots",
     "footage_inventory",
     "footage_quarantine",
+    "footage_recordings",
     "quarantine_rows",
     "license_deals",
     "license_batches",
@@ -112,3 +114,13 @@ def test_workspace_loads_with_dagster_cli(tmp_path):
         line for line in out.stderr.splitlines() if "Warning" in line and "definitions_validate_command" not in line
     ]
     assert not ours, out.stderr
+
+
+def test_every_asset_links_to_its_code():
+    """The UI's "code" link: Python assets to their module, SQL models to their .sql."""
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        refs = graph.get(key).metadata.get("dagster/code_references")
+        assert refs is not None, key.to_user_string()
+        paths = [r.file_path for r in refs.code_references]
+        assert any(p.endswith((".py", ".sql")) and Path(p).exists() for p in paths), (key.to_user_string(), paths)

@@ -261,6 +261,7 @@ LATE_DEAL = {
 
 
 @pytest.mark.integration
+@pytest.mark.system  # several real materializations: minutes
 def test_explain_as_of_version_reproduces_a_statement_a_later_run_changed(tmp_path, monkeypatch, capsys):
     from test_pipeline import build_landing
 
@@ -326,4 +327,4 @@ def test_explain_as_of_version_reproduces_a_statement_a_later_run_changed(tmp_pa
     out = capsys.readouterr().out
     assert "Batch D2/B1 (per_minute, cutoff 2025-02-15 00:00:00 UTC)" in out and "Carried forward: 100 c ($1.00)" in out
     assert cli_main(["explain", "--subscriber", "s9", "--month", "2025-02"]) == 1
-    assert "no statement for subscriber 's9'" in capsys.readouterr().err
+    assert "unknown subscriber 's9'" in capsys.readouterr().err

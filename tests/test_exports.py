@@ -27,6 +27,8 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 from conftest import encode_mp4
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gopro_assets.cli import main
 from gopro_assets.defs.finance.assets import payout_export
@@ -555,3 +557,138 @@ def test_payout_file_takes_plain_addresses_only(email, payable):
             lib.payout_rows(con, "2025-01")
         assert str(refused.value).endswith(": s2") and email not in str(refused.value)
     con.close()
+
+
+# -- CSV injection: every CSV cell is safe to open in a spreadsheet (docs/EXPORTS.md) ----------
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet runs (written out, not imported)
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]{2})?")
+
+
+def _check_csv_cells(data: bytes, numbers: set[str]) -> list[dict]:
+    """Every text cell is safe; every number cell is a plain number. Returns the rows."""
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    for row in rows:
+        for column, cell in row.items():
+            if column in numbers:
+                assert PLAIN_NUMBER.fullmatch(cell), (column, cell)
+            else:
+                assert not cell.startswith(FORMULA_START), (column, cell)
+    return rows
+
+
+def _as_cell(text: str) -> str:
+    """The cell a text must become: itself, or with a leading ' when a spreadsheet would run it."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_get_a_leading_quote():
+    rows = [
+        {"id": v, "note": v, "amount_cents": -500, "amount_usd": "-5.00"}
+        for v in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "s1", "'=x", "", None)
+    ]
+    data = lib.csv_bytes(["id", "note", "amount_cents", "amount_usd"], rows, frozenset({"amount_usd"}))
+    got = _check_csv_cells(data, {"amount_cents", "amount_usd"})
+    assert [r["id"] for r in got] == ["'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\t=1", "'\r=1", "s1", "'=x", "", ""]
+    assert all(r["id"] == r["note"] for r in got)  # whatever the column
+    assert {(r["amount_cents"], r["amount_usd"]) for r in got} == {("-500", "-5.00")}  # numbers stay numbers
+    with pytest.raises(ValueError, match="holds numbers"):
+        lib.csv_bytes(["amount_usd"], [{"amount_usd": "=1+1"}], frozenset({"amount_usd"}))
+
+
+def test_payout_csv_of_a_formula_subscriber_id_is_text():
+    """The case of issue 12: a lake holding subscriber ``=1+1`` (written before the id rule
+    quarantined such rows) still gives a payout file no spreadsheet runs."""
+    con = duck.connect()
+    con.register(
+        "revenue_share_statements",
+        pa.table({"statement_month": ["2025-01"] * 2, "subscriber_id": ["=1+1", "s01"], "payable_cents": [1500, 2000]}),
+    )
+    con.register(
+        "subscribers", pa.table({"subscriber_id": ["=1+1", "s01"], "email": ["a@example.com", "b@example.com"]})
+    )
+    text = lib.payout_csv(con, "2025-01").decode()
+    assert f"{lib.payout_reference('2025-01', '=1+1')},'=1+1,a@example.com,15.00,1500,USD,2025-01" in text
+    con.close()
+
+
+_ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_RISKY_TEXT = st.one_of(_ANY_TEXT, st.tuples(st.sampled_from(FORMULA_START), _ANY_TEXT).map("".join))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    subs=st.lists(_RISKY_TEXT, min_size=1, max_size=6, unique=True),
+    cents=st.lists(st.integers(1, 10**12), min_size=6, max_size=6),
+)
+def test_no_payout_csv_cell_starts_with_a_formula_character(subs, cents):
+    con = duck.connect()
+    n = len(subs)
+    con.register(
+        "revenue_share_statements",
+        pa.table({"statement_month": ["2025-01"] * n, "subscriber_id": subs, "payable_cents": cents[:n]}),
+    )
+    con.register("subscribers", pa.table({"subscriber_id": subs, "email": [f"u{i}@example.com" for i in range(n)]}))
+    rows = _check_csv_cells(lib.payout_csv(con, "2025-01"), set(lib.PAYOUT_NUMBERS))
+    con.close()
+    by_cell = {r["subscriber_id"]: r for r in rows}
+    assert set(by_cell) == {_as_cell(s) for s in subs}
+    for sub, c in zip(subs, cents):
+        r = by_cell[_as_cell(sub)]
+        assert int(r["amount_cents"]) == c and r["amount_usd"] == lib.dollars(c)
+        assert r["payout_reference"] == lib.payout_reference("2025-01", sub)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    subs=st.lists(_RISKY_TEXT, min_size=1, max_size=5, unique=True),
+    payable=st.lists(st.integers(-(10**9), 10**9), min_size=5, max_size=5),
+    paid=st.lists(st.integers(-(10**9), 10**9), min_size=5, max_size=5),
+)
+def test_no_tax_csv_cell_starts_with_a_formula_character_and_negatives_stay_numbers(subs, payable, paid):
+    from datetime import datetime
+
+    con = duck.connect()
+    n = len(subs)
+    zero = [0] * n
+    con.register(
+        "revenue_share_statements",
+        pa.table(
+            {
+                "statement_month": ["2025-03"] * n,
+                "subscriber_id": subs,
+                "opening_balance_cents": zero,
+                "earned_cents": payable[:n],
+                "total_cents": payable[:n],
+                "payable_cents": payable[:n],
+                "carried_forward_cents": zero,
+                "clips_licensed": zero,
+                "billable_seconds": zero,
+            }
+        ),
+    )
+    payouts = [
+        {
+            "payout_id": f"P{i}",
+            "subscriber_id": s,
+            "statement_month": "2025-03",
+            "amount_cents": a,
+            "paid_at": datetime(2025, 4, 2, tzinfo=UTC),
+            "_source_path": "payouts/a.csv",
+            "_source_line": i + 2,
+        }
+        for i, (s, a) in enumerate(zip(subs, paid))
+    ]
+    con.register("payouts", pa.Table.from_pylist(payouts, schema=LANDING_KINDS["payouts"].schema))
+    rows = _check_csv_cells(lib.tax_csv(con, 2025), set(lib.TAX_NUMBERS))
+    con.close()
+    got = {r["subscriber_id"]: r for r in rows}
+    for sub, royalties, cash in zip(subs, payable, paid):
+        if royalties == 0 and cash == 0:
+            assert _as_cell(sub) not in got
+            continue
+        r = got[_as_cell(sub)]
+        assert (int(r["royalties_cents"]), r["royalties_usd"], int(r["paid_in_year_cents"])) == (
+            royalties,
+            lib.dollars(royalties),
+            cash,
+        )

@@ -2,7 +2,9 @@
 by Debian's headless Chromium over the DevTools protocol.
 
 Checks that the global lineage graph draws the money path's assets, that an asset page
-shows its column schema, and saves a screenshot of the lineage (a non-empty PNG).
+shows its column schema, and saves a screenshot of the lineage (a non-empty PNG). A
+`gopro-lake materialize` run first prints its runs' links (DAGSTER_UI_URL pointing at this
+webserver): the browser opens one by that very link and finds the run under its job name.
 `scripts/test.sh` installs Chromium with apt-get when it is missing; without it this test
 fails with a message saying so, it does not skip.
 """
@@ -10,6 +12,7 @@ fails with a message saying so, it does not skip.
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,7 +29,9 @@ import dagster as dg
 import pytest
 from test_automation import build_tiny_landing, defs_on, lakehouse_at
 
-pytestmark = pytest.mark.browser
+from gopro_assets.shared.automation import MATERIALIZE_JOBS
+
+pytestmark = [pytest.mark.browser, pytest.mark.system]  # a real webserver and Chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -290,6 +295,31 @@ def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
         # a Python asset: the columns declared from its Arrow schema, and its source file
         browser.open(f"{base}/assets/deal_deliveries")
         browser.wait_for(page_text_has(["selection_rank", "tier_price_cents", "assets.py"]), "deal_deliveries' columns")
+        # `gopro-lake materialize` builds the lake through the tiny landing zone's last day while
+        # the UI is up (after the checks above, which want deal_deliveries not materialized yet)
+        # and prints each run's link, DAGSTER_UI_URL pointing at this webserver
+        cli_run = subprocess.run(
+            [sys.executable, "-m", "gopro_assets.cli", "materialize", "--through", "2025-02-28"],
+            cwd=ROOT,
+            env={**env, "DAGSTER_UI_URL": base},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert cli_run.returncode == 0, cli_run.stdout[-3000:] + cli_run.stderr[-3000:]
+        links = re.findall(rf"{re.escape(base)}/runs/[0-9a-f]{{8}}-[0-9a-f-]{{27}}\b", cli_run.stdout)
+        assert len(links) == len(MATERIALIZE_JOBS), cli_run.stdout
+        # a CLI run, opened by the link the CLI printed (its full run id), under its job's name
+        run_id = links[-1].rsplit("/", 1)[1]
+        browser.open(links[-1])
+        browser.wait_for(
+            page_text_has([MATERIALIZE_JOBS[-1], run_id[:8]]), "the CLI's run, opened by the link the CLI printed"
+        )
+        assert "No run found" not in browser.evaluate("document.body.innerText")
+        browser.screenshot(tmp_path / "cli_run.png")
+        # the Runs page tells what each CLI run was: its job's name
+        browser.open(f"{base}/runs")
+        browser.wait_for(page_text_has(list(MATERIALIZE_JOBS)), "the CLI's runs under their job names on the Runs page")
         # the schedules and the sensor are registered (docs/AUTOMATION.md)
         browser.open(f"{base}/automation")
         browser.wait_for(

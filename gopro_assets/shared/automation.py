@@ -12,6 +12,13 @@ AUTOMATION_TAG = "gopro/automation"
 INGESTION_JOB = "ingestion_job"
 NIGHTLY_JOB = "nightly_job"
 MONTHLY_CLOSE_JOB = "monthly_close_job"
+# The four runs of `gopro-lake materialize`, in order (defs/operations/materialize_jobs.py).
+MATERIALIZE_JOBS = (
+    "materialize_1_ingest_job",
+    "materialize_2_daily_job",
+    "materialize_3_models_job",
+    "materialize_4_monthly_job",
+)
 
 # The monthly models and everything downstream of them (the finance exports join here by
 # depending on them); the nightly is the rest of the graph. A run covers one partitions

@@ -5,8 +5,9 @@
   The instance limits it to one slot (``concurrency: pools: default_limit: 1`` in the
   ``dagster.yaml`` the CLI writes), so a scheduled run and a manual run that overlap run
   those steps one after the other, in-process executor included.
-* **Run tags**: every run of the CLI carries ``gopro/materialize=cli`` plus the host,
-  process id and process start time of the CLI. Before it starts, the CLI asks the
+* **Run tags**: every run of the CLI carries ``gopro/materialize=cli`` and
+  ``gopro/cli_process`` (``pid 123 on host, started 1796586312.75``: the CLI's process id,
+  host and process start time). Before it starts, the CLI asks the
   instance for runs in progress and refuses while one exists, or while another live CLI
   is between two of its runs.
 * **Recovery**: a CLI killed with SIGKILL (or a crashed machine) leaves its run STARTED
@@ -21,11 +22,17 @@ See docs/RELIABILITY.md ("Concurrent runs").
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import dataclass
 
 LAKE_WRITER_POOL = "lake_writer"
 MATERIALIZE_TAG = "gopro/materialize"
+# One tag, readable in the UI; the start time tells the CLI from a later process that
+# reused its pid.
+PROCESS_TAG = "gopro/cli_process"
+_PROCESS = re.compile(r"^pid (\d+) on (.+), started ([0-9.]+)$")
+# The three tags older CLIs wrote instead: still read, so their runs are recovered too.
 HOST_TAG, PID_TAG, PROCESS_STARTED_TAG = "gopro/host", "gopro/pid", "gopro/process_started"
 POOL_LIMIT = 1
 DAGSTER_YAML = f"""\
@@ -50,25 +57,38 @@ def _process_started(pid: int) -> float | None:
         return None
 
 
+def process_tag(pid: int) -> str:
+    """The value of PROCESS_TAG for process ``pid`` on this host."""
+    return f"pid {pid} on {socket.gethostname()}, started {_process_started(pid) or 0:.2f}"
+
+
 def session_tags() -> dict[str, str]:
     """Tags identifying this CLI process on every run it starts."""
-    pid = os.getpid()
-    return {
-        MATERIALIZE_TAG: "cli",
-        HOST_TAG: socket.gethostname(),
-        PID_TAG: str(pid),
-        PROCESS_STARTED_TAG: f"{_process_started(pid) or 0:.2f}",
-    }
+    return {MATERIALIZE_TAG: "cli", PROCESS_TAG: process_tag(os.getpid())}
+
+
+def cli_process(tags: dict) -> tuple[str, int, float] | None:
+    """(host, pid, process start time) of the CLI that started a run, from its tags."""
+    found = _PROCESS.match(tags.get(PROCESS_TAG, ""))
+    try:
+        if found:
+            return found[2], int(found[1]), float(found[3])
+        return tags[HOST_TAG], int(tags[PID_TAG]), float(tags[PROCESS_STARTED_TAG])
+    except (KeyError, ValueError):
+        return None
+
+
+def _who(tags: dict) -> str:
+    host, pid, _ = cli_process(tags) or ("an unknown host", "unknown", 0)
+    return f"pid {pid} on {host}"
 
 
 def owner_state(tags: dict) -> str:
     """'me', 'alive', 'dead', or 'unknown' (not a CLI run, or a CLI on another host)."""
-    if tags.get(MATERIALIZE_TAG) != "cli" or tags.get(HOST_TAG) != socket.gethostname():
+    process = cli_process(tags) if tags.get(MATERIALIZE_TAG) == "cli" else None
+    if process is None or process[0] != socket.gethostname():
         return "unknown"
-    try:
-        pid, started = int(tags[PID_TAG]), float(tags[PROCESS_STARTED_TAG])
-    except (KeyError, ValueError):
-        return "unknown"
+    _, pid, started = process
     if pid == os.getpid() and abs((_process_started(pid) or 0) - started) < 1:
         return "me"
     import psutil
@@ -123,12 +143,12 @@ def recover_abandoned_runs(instance) -> list[str]:
         instance.report_run_failed(
             run,
             (
-                f"gopro-lake materialize (pid {run.tags.get(PID_TAG)} on {run.tags.get(HOST_TAG)}) is gone: it was killed "
+                f"gopro-lake materialize ({_who(run.tags)}) is gone: it was killed "
                 f"or crashed during this run. Marked failed by the next gopro-lake materialize (pid {os.getpid()}); "
                 "its writes are single Delta commits and the next run redoes whatever it did not finish."
             ),
         )
-        done.append(f"run {run.run_id} of a CLI process that is gone (pid {run.tags.get(PID_TAG)}): marked failed")
+        done.append(f"run {run.run_id} of a CLI process that is gone ({_who(run.tags)}): marked failed")
     storage = instance.event_log_storage
     if storage.supports_global_concurrency_limits:
         for pool in storage.get_concurrency_keys():
@@ -169,7 +189,7 @@ def busy_runs(instance) -> list[Busy]:
 
     def owner(run) -> str:
         if run.tags.get(MATERIALIZE_TAG) == "cli":
-            return f"gopro-lake materialize, pid {run.tags.get(PID_TAG)} on {run.tags.get(HOST_TAG)}"
+            return f"gopro-lake materialize, {_who(run.tags)}"
         for tag in ("dagster/schedule_name", "dagster/sensor_name", "dagster/backfill"):
             if tag in run.tags:
                 return f"{tag.split('/')[1].replace('_name', '')} {run.tags[tag]}"
@@ -181,7 +201,8 @@ def busy_runs(instance) -> list[Busy]:
     # A CLI between two of its runs has none in progress: find it by its process.
     seen_pids = set()
     for run in instance.get_runs(filters=dg.RunsFilter(tags={MATERIALIZE_TAG: "cli"}), limit=20):
-        key = (run.tags.get(HOST_TAG), run.tags.get(PID_TAG))
+        process = cli_process(run.tags)
+        key = process[:2] if process else run.run_id
         if key in seen_pids or run.run_id in found:
             continue
         seen_pids.add(key)

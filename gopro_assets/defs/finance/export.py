@@ -37,7 +37,7 @@ def build_months(
     gates = run_gate(lakehouse, months, now)
     refused = [g for g in gates.values() if not g.passed]
     if refused:
-        raise ExportRefused("\n".join(g.message() for g in refused))
+        raise ExportRefused("\n".join(g.message() for g in refused), " ".join(g.summary() for g in refused))
     con = _connect(lakehouse)
     try:
         built = {m: bundle.build_month_export(con, m, gates[m].checks) for m in sorted(gates)}
@@ -69,9 +69,8 @@ def export_tax_year(
         raise ExportRefused(f"tax summary of {year} REFUSED: the year is not over yet (UTC)")
     gate = run_gate(lakehouse, [f"{year:04d}-12"], now)[f"{year:04d}-12"]
     if not gate.passed:
-        raise ExportRefused(
-            gate.message().replace(f"export of {year:04d}-12", f"tax summary of {year} (gated on {year:04d}-12)")
-        )
+        label = (f"export of {year:04d}-12", f"tax summary of {year} (gated on {year:04d}-12)")
+        raise ExportRefused(gate.message().replace(*label), gate.summary().replace(*label))
     con = _connect(lakehouse)
     try:
         data = lib.tax_csv(con, year)
@@ -82,25 +81,31 @@ def export_tax_year(
 
 def cli_export(month: str | None, tax_year: int | None, out: str | None, echo=print, err=None) -> int:
     """``gopro-lake export``: exit 0 when every requested export was written, 1 when one
-    was refused (the reason is printed), 2 on bad arguments."""
+    was refused or could not be written (the reason is printed on one line), 2 on bad
+    arguments (docs/CLI.md)."""
     import sys
 
     err = err or (lambda msg: print(msg, file=sys.stderr, flush=True))
     if month is None and tax_year is None:
         err("gopro-lake export: give --month YYYY-MM and/or --tax-year YYYY")
         return 2
+    if month is not None:
+        try:
+            lib.check_month(month)
+        except ValueError as exc:
+            err(f"gopro-lake export: {exc}")
+            return 2
     lakehouse = lakehouse_from_settings(out)
     root = lakehouse.exports_root()
     status = 0
     if month is not None:
         try:
-            lib.check_month(month)
             written = export_month(lakehouse, month, root)
-        except ValueError as exc:
-            err(f"gopro-lake export: {exc}")
-            return 2
         except ExportRefused as exc:
-            err(str(exc))
+            err(f"gopro-lake export: {exc.summary}")
+            status = 1
+        except OSError as exc:
+            err(f"gopro-lake export: could not write the export of {month} under {root.root}: {_os_error(exc)}")
             status = 1
         else:
             echo(f"exported {month} to {root.root}/{month}/ (lake {lakehouse.lake}):")
@@ -112,9 +117,18 @@ def cli_export(month: str | None, tax_year: int | None, out: str | None, echo=pr
         try:
             written = export_tax_year(lakehouse, tax_year, root)
         except ExportRefused as exc:
-            err(str(exc))
+            err(f"gopro-lake export: {exc.summary}")
+            status = 1
+        except OSError as exc:
+            err(f"gopro-lake export: could not write the tax summary of {tax_year} under {root.root}: {_os_error(exc)}")
             status = 1
         else:
             for uri in written.values():
                 echo(f"tax summary {tax_year}: {uri}")
     return status
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError on one line, e.g. "Permission denied: /x/2025-06"."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or ' '.join(str(exc).split())}{where}"

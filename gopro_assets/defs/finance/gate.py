@@ -7,7 +7,8 @@ laptop) and judges the tables as they are now, not as they were at their last ru
 (docs/EXPORTS.md). The checks are the very ones Dagster runs:
 
 * the error-severity data tests of the SQL models in :data:`GATED_MODELS`, re-run with
-  ``lib.sql_runner`` (the model's table registered as the scope says);
+  ``sql_engine.runner.run_tests`` (the model's table registered as the scope says, the
+  lakehouse's share rate, minimum payout and review window as the run variables);
 * every blocking ``@dg.asset_check`` on :data:`GATED_CHECK_ASSETS` (all defined in the
   licensing domain's checks), invoked directly with the lakehouse resource;
 * three finance checks of our own: the month is over; the lake was built through it
@@ -46,7 +47,12 @@ MONTH_COLUMN = {"revenue_share_statements": "statement_month", "payout_reconcili
 
 
 class ExportRefused(Exception):
-    """An export was refused because the lake fails a blocking check."""
+    """An export was refused because the lake fails a blocking check. ``summary`` is the
+    reason on one line (what ``gopro-lake export`` prints); ``str()`` may span lines."""
+
+    def __init__(self, message: str, summary: str | None = None):
+        super().__init__(message)
+        self.summary = summary or " ".join(message.split())
 
 
 @dataclass
@@ -78,6 +84,17 @@ class GateResult:
         return (
             f"export of {self.month} REFUSED: {len(self.breaches)} blocking check(s) fail on the lake.\n{lines}\n"
             f"Materialize the missing months, or fix the data and re-materialize the affected assets, then export again."
+        )
+
+    def summary(self) -> str:
+        """:meth:`message` on one line."""
+        if self.passed:
+            return self.message()
+        return (
+            f"export of {self.month} REFUSED: {len(self.breaches)} blocking check(s) fail on the lake: "
+            + "; ".join(b.line() for b in self.breaches)
+            + ". Materialize the missing months, or fix the data and re-materialize the affected assets, "
+            "then export again."
         )
 
 
@@ -113,9 +130,12 @@ def _history(store, months: list[str]) -> list[str]:
     return _month_range(min(known), max(months))
 
 
-def _sql_model_breaches(store, months: list[str], history: list[str], checks: set[str]) -> dict[str, list[Breach]]:
+def _sql_model_breaches(
+    store, months: list[str], history: list[str], checks: set[str], settings: dict
+) -> dict[str, list[Breach]]:
     """Data tests of GATED_MODELS, computed once per scope; returns scope -> breaches
-    (scope "all", or a month)."""
+    (scope "all", or a month). ``settings``: the run variables the tests recompute money
+    with (share rate, minimum payout, review window), as the assets set them."""
     by_scope: dict[str, list[Breach]] = {}
     for name, scope in GATED_MODELS.items():
         model = load_model(SQL_ROOT / "marts" / f"{name}.sql")
@@ -139,7 +159,9 @@ def _sql_model_breaches(store, months: list[str], history: list[str], checks: se
             scopes = [
                 (m, table.filter(pc.equal(table[col], m)), {"month": m, "month_start": _month_start(m)}) for m in wanted
             ]
-        con = connect(store, model.deps, {})
+        con = connect(store, model.deps, settings)
+        if model.tests_read_stored:  # e.g. the previous month a statement month opens from (R11)
+            con.register(model.stored_name, table)
         try:
             for label, rows, variables in scopes:
                 for key, value in variables.items():
@@ -241,7 +263,14 @@ def run_gate(lakehouse: LakehouseResource, months: list[str], now: datetime | No
         return results
     store = lakehouse.store()
     history = _history(store, due)
-    by_scope = _sql_model_breaches(store, due, history, names)
+    rate = lakehouse.share_rate_fraction
+    settings = {
+        "share_rate_num": rate.numerator,
+        "share_rate_den": rate.denominator,
+        "min_payout_cents": lakehouse.min_payout,
+        "review_days": lakehouse.review_window_days,
+    }
+    by_scope = _sql_model_breaches(store, due, history, names, settings)
     for scope, breaches in _continuity_breaches(store, history, names).items():
         by_scope.setdefault(scope, []).extend(breaches)
     whole = by_scope.get("all", []) + _python_check_breaches(lakehouse, names)

@@ -6,15 +6,22 @@ import hashlib
 
 import dagster as dg
 
-from gopro_assets.defs.ingestion.assets import ingest_landing
+from gopro_assets.defs.ingestion import assets as ingestion_assets
 from gopro_assets.domain.ingestion import landing
 from gopro_assets.lake.storage import FileInfo, FileRoot
-from gopro_assets.shared.automation import AUTOMATION_TAG, IN_PROGRESS, INGESTION_JOB, NIGHTLY_JOB, RETRY
+from gopro_assets.shared.automation import (
+    AUTOMATION_TAG,
+    IN_PROGRESS,
+    INGESTION_JOB,
+    MATERIALIZE_JOBS,
+    NIGHTLY_JOB,
+    RETRY,
+)
 from gopro_assets.shared.resources import LakehouseResource
 
 ingestion_job = dg.define_asset_job(
     INGESTION_JOB,
-    selection=dg.AssetSelection.assets(ingest_landing),
+    selection=dg.AssetSelection.assets(ingestion_assets.ingest_landing),
     description="Ingest new or changed landing files into the lake (started by landing_sensor).",
     executor_def=dg.in_process_executor,
     op_retry_policy=RETRY,
@@ -41,9 +48,10 @@ def listing_digest(files: list[FileInfo]) -> str:
 
 def lake_writer_in_progress(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
     """A queued or running run that ingests the landing zone (ours or a CLI run)."""
-    ingest_keys = set(ingest_landing.keys)
+    ingest_keys = set(ingestion_assets.ingest_landing.keys)
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS), limit=50):
-        if run.job_name in (INGESTION_JOB, NIGHTLY_JOB) or ingest_keys & set(run.asset_selection or ()):
+        ingesting_job = run.job_name in (INGESTION_JOB, NIGHTLY_JOB, MATERIALIZE_JOBS[0])
+        if ingesting_job or ingest_keys & set(run.asset_selection or ()):
             return run
     return None
 

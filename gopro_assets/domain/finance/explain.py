@@ -40,6 +40,7 @@ DELIVERIES = "deal_deliveries"
 DELIVERED_BATCHES = "delivered_batches"
 BATCH_REVENUE = "batch_revenue"
 INPUT_TABLES = (ALLOCATIONS, DELIVERIES, DELIVERED_BATCHES, BATCH_REVENUE)
+SUBSCRIBERS = "subscribers"
 
 
 class ExplainError(Exception):
@@ -160,6 +161,26 @@ def _fraction(text: str) -> Fraction:
     return Fraction(int(num), int(den)) if int(den) else Fraction(0)
 
 
+def _no_statement(store: DeltaStore, subscriber_id: str, month: str, version: int) -> str:
+    """Why there is no statement row: an unknown subscriber, or a known one without a
+    statement that month (naming the months that have one)."""
+    months = sorted(
+        {r["statement_month"] for r in _read(store, STATEMENTS, version, pc.field("subscriber_id") == subscriber_id)}
+    )
+    at = f" at {STATEMENTS} version {version}"
+    if months:
+        shown = ", ".join(months) if len(months) <= 12 else f"{', '.join(months[:6])}, ..., {', '.join(months[-3:])}"
+        return f"subscriber {subscriber_id!r} has no statement for {month}{at}; it has statements for {shown}"
+    if store.exists(SUBSCRIBERS):
+        ids = set(store.read(SUBSCRIBERS, columns=["subscriber_id"]).column(0).to_pylist()) - {None}
+        if subscriber_id not in ids:
+            example = f" (ids look like {min(ids)!r})" if ids else ""
+            return f"unknown subscriber {subscriber_id!r}: no such subscriber_id in the lake's {SUBSCRIBERS} table{example}"
+    return (
+        f"subscriber {subscriber_id!r} has no statement in any month{at}: it never earned revenue or carried a balance"
+    )
+
+
 def explain(store: DeltaStore, subscriber_id: str, month: str, as_of_version: int | None = None) -> Explanation:
     """The statement of ``subscriber_id`` for ``month`` (YYYY-MM), explained from the
     lake as of ``revenue_share_statements`` version ``as_of_version`` (latest when None)."""
@@ -172,7 +193,10 @@ def explain(store: DeltaStore, subscriber_id: str, month: str, as_of_version: in
         raise ExplainError(f"table {STATEMENTS} does not exist in the lake: materialize first")
     version = latest if as_of_version is None else as_of_version
     if not 0 <= version <= latest:
-        raise ExplainError(f"{STATEMENTS} has versions 0..{latest}, not {version}")
+        raise ExplainError(
+            f"{STATEMENTS} has versions 0..{latest}, not {version}: give --as-of-version between 0 and {latest}, "
+            "or leave it out for the latest"
+        )
     rows = _read(
         store,
         STATEMENTS,
@@ -180,9 +204,7 @@ def explain(store: DeltaStore, subscriber_id: str, month: str, as_of_version: in
         (pc.field("statement_month") == month) & (pc.field("subscriber_id") == subscriber_id),
     )
     if not rows:
-        raise ExplainError(
-            f"no statement for subscriber {subscriber_id!r} in {month} at {STATEMENTS} version {version}"
-        )
+        raise ExplainError(_no_statement(store, subscriber_id, month, version))
     if len(rows) > 1:
         raise ExplainMismatch(f"{len(rows)} statement rows for {subscriber_id!r} in {month} at version {version}")
     st = rows[0]

@@ -288,6 +288,7 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; mar
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #d9e2ec; padding-bottom: .3rem; margin-top: 2.2rem; }
 table { border-collapse: collapse; margin: .5rem 0; } th, td { padding: .25rem .8rem; border-bottom: 1px solid #e4e7eb; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } .muted { color: #7b8794; font-size: .9rem; }
+.note { background: #fff8e1; border-left: 4px solid #f0b429; padding: .6rem .9rem; }
 """
 
 
@@ -308,6 +309,16 @@ def _render(content, section_no: int) -> str:
                 )
             )
     return "\n".join(out)
+
+
+def _statements_in(con: duckdb.DuckDBPyConnection, month: str) -> int | None:
+    """Statement rows of ``month`` (None when the table is not in the lake)."""
+    if not has_table(con, "revenue_share_statements"):
+        return None
+    [(count,)] = con.execute(
+        "SELECT count(*) FROM revenue_share_statements WHERE statement_month = ?", [month]
+    ).fetchall()
+    return count
 
 
 def build_report(
@@ -334,6 +345,13 @@ def build_report(
         if checks
         else '<p class="muted">Built without the blocking-check gate.</p>'
     )
+    empty_html = (
+        f'<p class="note" id="no-statements"><strong>No statements for {html.escape(month)}.</strong> Nobody earned '
+        "revenue or carried a balance into this month, so the payout file and the workbook's statements are empty "
+        "on purpose.</p>"
+        if _statements_in(con, month) == 0
+        else ""
+    )
     skipped_html = (
         f'<p class="muted">Sections skipped (tables not in the lake): {html.escape("; ".join(skipped))}.</p>'
         if skipped
@@ -352,6 +370,7 @@ def build_report(
 <h1>Footage licensing: finance report for {html.escape(month)}</h1>
 <p class="muted">Statement month {html.escape(month)}. Amounts are computed in integer US cents (contract R7–R13).</p>
 {checks_html}
+{empty_html}
 {chr(10).join(body)}
 {skipped_html}
 </body>
