@@ -19,6 +19,7 @@ from test_pipeline import test_landing_to_statement_matches_hand_computed_cents 
 from gopro_assets.defs.ingestion import automation as landing_automation
 from gopro_assets.defs.operations.maintenance import lake_tables
 from gopro_assets.domain.footage.probe import probe_many
+from gopro_assets.lake import retention
 from gopro_assets.lake.delta_store import DeltaStore
 from gopro_assets.lake.storage import FileRoot
 from gopro_assets.shared.resources import LakehouseResource
@@ -42,6 +43,7 @@ def snapshot(store: DeltaStore, client) -> dict:
 
 
 @pytest.mark.integration
+@pytest.mark.system  # the whole pipeline twice (local, S3)
 def test_landing_to_statements_on_each_backend(storage_root, tmp_path):
     lakehouse = lakehouse_on(storage_root, tmp_path)
     client = storage_root.server.client() if storage_root.server else None
@@ -205,8 +207,13 @@ def test_lake_maintenance_job_compacts_every_table_on_each_backend(storage_root)
     assert all(summary[t]["files_removed"] == 3 and summary[t]["files_added"] == 1 for t in ("alpha", "beta")), summary
     assert {t: sorted(r["k"] for r in store.read(t).to_pylist()) for t in ("alpha", "beta")} == before
     assert len(store.table("alpha").file_uris()) == 1
-    # beta was vacuumed (its first version's file is gone); pinned alpha was not.
-    assert (summary["alpha"]["vacuumed"], summary["beta"]["vacuumed"]) == (False, True)
+    # beta was vacuumed with the 0 h asked for (its first version's file is gone); alpha,
+    # pinned, got the audit retention first and its window stayed 8 years (lake/retention.py).
+    assert (summary["alpha"]["audited"], summary["beta"]["audited"]) == (True, False)
+    assert summary["alpha"]["properties_set"] == retention.AUDIT_PROPERTIES
+    assert summary["alpha"]["vacuum_retention_hours"] == retention.AUDIT_RETENTION_HOURS
+    assert (summary["alpha"]["files_vacuumed"], summary["beta"]["vacuum_retention_hours"]) == (0, 0)
+    assert summary["beta"]["files_vacuumed"] > 0
     assert store.read("alpha", version=1).num_rows == 1
     with pytest.raises(Exception):
         store.read("beta", version=1)

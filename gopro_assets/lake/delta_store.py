@@ -11,14 +11,14 @@ import os
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from gopro_assets.lake import duck
+from gopro_assets.lake import duck, retention
 from gopro_assets.lake.storage import is_s3, storage_options_for
 
 
@@ -71,6 +71,25 @@ def _with_commit_retries(commit):
                 raise
             time.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")
+
+
+class SchemaEvolutionError(ValueError):
+    """A stored Delta table whose columns this version cannot write by adding columns."""
+
+
+def _same_type(stored: pa.DataType, declared: pa.DataType) -> bool:
+    """The stored (Delta) type is the declared Arrow type, allowing for the string and
+    timestamp spellings a round trip through the Delta log gives."""
+    if stored == declared:
+        return True
+    strings = (pa.string(), pa.large_string(), pa.string_view())
+    if stored in strings and declared in strings:
+        return True
+    return (
+        pa.types.is_timestamp(stored)
+        and pa.types.is_timestamp(declared)
+        and (stored.tz is None) == (declared.tz is None)
+    )
 
 
 # Arrow datasets by (table uri, version, files): see DeltaStore.dataset.
@@ -228,6 +247,8 @@ class DeltaStore:
                 schema.empty_table(),
                 mode="append",
                 partition_by=partition_by,
+                # the retention of a table whose versions are pinned (lake/retention.py)
+                configuration=retention.creation_properties(table),
                 storage_options=self.storage_options or None,
             )
             return True
@@ -235,6 +256,62 @@ class DeltaStore:
             if self.exists(table):
                 return False
             raise
+
+    def add_missing_columns(self, table: str, schema: pa.Schema, fill: dict[str, str] | None = None) -> list[str]:
+        """Schema evolution of an existing table to ``schema``: the columns of ``schema`` the
+        table lacks are added (nullable), in one commit; then the rows already there are
+        rewritten with them, null or the value ``fill`` gives (column -> SQL literal,
+        ``{"severity": "'error'"}``), in one more. Returns the names added ([] when none, or
+        when the table does not exist: its first write creates it whole).
+
+        Why rewrite and not only add the columns to the log: pyarrow's dataset scanner, which
+        DuckDB uses to read a table through deltalake (S3, and the checks), ignores a filter
+        on a column that a data file lacks (``WHERE b IS NOT NULL`` returned that file's rows
+        with b null; pyarrow 26, measured), so no data file may lack a column. The rewrite
+        touches only the rows whose new columns are all null, the old ones: the code that
+        declares ``schema`` must write at least one of them non-null in every row, so a
+        concurrent writer's new rows are never matched.
+
+        Only adding is automatic. A column whose stored type differs from ``schema``'s raises
+        :class:`SchemaEvolutionError` naming the table, the column and both types, before
+        anything is written (a rewrite of the table is a deliberate migration, not a run's
+        side effect). Columns the table has and ``schema`` lacks are left alone; the writes
+        of the code that declares ``schema`` then fail in delta-rs (SchemaMismatchError).
+        """
+        dt = self.table(table)
+        if dt is None:
+            return []
+        from deltalake.schema import Field
+
+        stored = {f.name: f.type for f in pa.schema(dt.schema().to_arrow())}
+        clashes = [
+            f"{f.name} is {stored[f.name]} in the table, {f.type} in the code"
+            for f in schema
+            if f.name in stored and not _same_type(stored[f.name], f.type)
+        ]
+        if clashes:
+            raise SchemaEvolutionError(
+                f"Delta table {table!r} in {self.root} cannot take the columns of this version: "
+                + "; ".join(clashes)
+                + ". Only new columns are added automatically; migrate or rebuild the table."
+            )
+        missing = [f for f in schema if f.name not in stored]
+        if not missing:
+            return []
+
+        def add() -> None:
+            current = self.table(table)
+            have = set(pa.schema(current.schema().to_arrow()).names)
+            todo = [Field.from_arrow(f.with_nullable(True)) for f in missing if f.name not in have]
+            if todo:  # another writer may have added them meanwhile
+                current.alter.add_columns(todo)
+
+        _with_commit_retries(add)
+        names = [f.name for f in missing]
+        old_rows = " AND ".join(f'"{n}" IS NULL' for n in names)
+        values = {n: (fill or {}).get(n, "NULL") for n in names}
+        _with_commit_retries(lambda: self.table(table).update(predicate=old_rows, updates=values))
+        return names
 
     def unchanged(self, table: str, data: pa.Table, predicate: str | None = None) -> bool:
         """True when the rows of ``table`` matching ``predicate`` (all rows when None) are
@@ -347,13 +424,68 @@ class DeltaStore:
         )
         return int(metrics.get("num_target_rows_inserted", 0))
 
-    def optimize_and_vacuum(self, table: str, retention_hours: int = 168) -> dict:
+    # -- maintenance (defs/operations/maintenance.py; retention: lake/retention.py) --------
+    def properties(self, table: str) -> dict[str, str]:
+        """The table's properties (``delta.*`` configuration); {} when it does not exist."""
+        dt = self.table(table)
+        return {k: v for k, v in dt.metadata().configuration.items() if v is not None} if dt is not None else {}
+
+    def set_properties(self, table: str, properties: dict[str, str]) -> None:
+        """Set table properties in one commit. A metadata change conflicts with any
+        concurrent write, so a commit that lost the race is retried."""
+        _with_commit_retries(lambda: self.table(table).alter.set_table_properties(properties))
+
+    def vacuum(self, table: str, retention_hours: int = 168, keep_versions: Iterable[int] = ()) -> dict:
+        """Delete the data files that no version within the window needs.
+
+        The window is never shorter than the table's own ``delta.deletedFileRetentionDuration``
+        (then enforced by delta-rs as well): the tables whose versions are pinned keep 8
+        years whatever is asked. A table without one may be vacuumed below Delta's default
+        of 168 h when asked explicitly. The files of ``keep_versions`` are never deleted,
+        however old. A dry run comes first: when nothing is due, nothing is committed.
+        """
+        dt = self.table(table)
+        if dt is None:
+            return {}
+        floor = retention.vacuum_floor_hours(dt.metadata().configuration)
+        hours = retention_hours if floor is None else max(retention_hours, floor)
+        enforce = floor is not None or hours >= retention.DEFAULT_DELETED_FILE_RETENTION_HOURS
+        keep = sorted(set(keep_versions))  # sorted: deltalake walks the kept versions forward
+        out = {"retention_hours": hours, "requested_hours": retention_hours, "kept_versions": keep, "files_deleted": 0}
+        if dt.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=enforce):
+            deleted = dt.vacuum(
+                retention_hours=hours, dry_run=False, enforce_retention_duration=enforce, keep_versions=keep or None
+            )
+            out["files_deleted"] = len(deleted)
+        return out
+
+    def checkpoint(self, table: str) -> dict:
+        """Write a checkpoint of the latest version, then delete expired log files the way
+        Delta does after its own checkpoints: only if the table allows it
+        (``delta.enableExpiredLogCleanup``, off on the audited tables) and only files older
+        than its ``delta.logRetentionDuration`` (30 days by default)."""
+        dt = self.table(table)
+        if dt is None:
+            return {}
+        dt.create_checkpoint()
+        configuration = dt.metadata().configuration
+        cleanup = retention.expired_log_cleanup(configuration)
+        if cleanup:
+            dt.cleanup_metadata()
+        days = (retention.interval_hours(configuration.get(retention.LOG_RETENTION)) or 30 * 24) / 24
+        return {
+            "checkpoint_version": dt.version(),
+            "log_cleanup": f"log files older than {days:g} days removed" if cleanup else "off (log kept)",
+        }
+
+    def optimize_and_vacuum(self, table: str, retention_hours: int = 168, keep_versions: Iterable[int] = ()) -> dict:
+        """OPTIMIZE (compact small files, one commit when there is anything to compact), then
+        :meth:`vacuum`. Returns the compaction metrics, with the vacuum's under ``vacuum``."""
         dt = self.table(table)
         if dt is None:
             return {}
         metrics = dt.optimize.compact()
-        dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=retention_hours >= 168)
-        return metrics
+        return metrics | {"vacuum": self.vacuum(table, retention_hours, keep_versions)}
 
 
-__all__ = ["DeltaStore", "in_list", "is_s3", "sql_literal"]
+__all__ = ["DeltaStore", "SchemaEvolutionError", "in_list", "is_s3", "sql_literal"]
