@@ -193,6 +193,7 @@ class Upload:
     copy_of: Upload | None = None
     clip_id: str = ""
     raw_override: str | None = None  # a deliberately broken line written verbatim
+    showcase: bool = False  # the GoPro showcase (R2b, R3, R15): drawn from its own random stream
 
 
 @dataclass
@@ -321,7 +322,7 @@ def _spec(
     telemetry: bool = False,
 ) -> ClipSpec:
     y_top = rng.randint(30, 200)
-    return ClipSpec(
+    spec = ClipSpec(
         width=width,
         height=height,
         fps=fps,
@@ -337,6 +338,18 @@ def _spec(
         bar_y=rng.choice([16, 235, 200, 50]),
         gps=(home[0] + rng.uniform(-0.3, 0.3), home[1] + rng.uniform(-0.3, 0.3)),
     )
+    # The telemetry track (R2b: GoPro MET, GPS5 + ACCL + GYRO) of a HERO11; about one clip in
+    # four indoors, without a GPS fix. Taken from what was drawn above, not from ``rng``, so
+    # the rest of the demo draws the same numbers as before the track carried them.
+    spec.gps_fix = 0 if spec.bar_y == 50 else 3
+    return spec
+
+
+def _camera_clock(when: datetime, seconds_before: float = 0.0) -> str:
+    """``creation_time`` as a GoPro writes it (R2b): the camera's local time labelled UTC.
+    The demo's cameras are set to Pacific time, recording a few hours before the upload."""
+    local = when - timedelta(hours=8 + 3, seconds=seconds_before)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
 def _duration(rng: random.Random, long_side: int, fps: int) -> float:
@@ -506,6 +519,7 @@ def _make_uploads(rng: random.Random, subs: list[Subscriber], n_clips: int, name
                 c["telemetry"],
             )
             key = names.key(owner.sid, when, c["codec"], c["drone"], chapter=ch, rec=rec)
+            spec.recorded_at = _camera_clock(when) if spec.telemetry else None
             uploads.append(Upload(owner.sid, key, when + timedelta(seconds=ch - 1), published, activity, mount, spec))
     return uploads
 
@@ -583,6 +597,105 @@ def _add_specials(rng: random.Random, subs: list[Subscriber], uploads: list[Uplo
     when = _between(rng, datetime(2025, 4, 21, tzinfo=UTC), datetime(2025, 5, 10, tzinfo=UTC))
     extra.append(Upload(s.sid, "/etc/passwd", when, False, None, None, kind="bad_row:absolute_key"))
     return extra
+
+
+def _gopro_showcase(rng: random.Random, subs: list[Subscriber], names: _Names) -> tuple[list[Upload], dict]:
+    """GoPro recordings that show what the camera knows (R2b, R3, R15), whatever the demo's
+    size and seed: file names as the cameras write them, tracks muxed by PyAV
+    (gopro_tools/media.py). Returns the uploads and, for tests and demos, their object keys
+    by what they show. Drawn from ``rng`` (its own stream, see generate_demo).
+
+    * three chapters of one HEVC recording with GPS and IMU (sub-0001, February): complete;
+    * two chapters of an AVC recording filmed indoors (no GPS fix), the second uploaded two
+      weeks after the first (sub-0007, March): incomplete until it arrives;
+    * a HERO5 on a Karma drone, older naming GOPR + GP01, no mount in the upload rows
+      (sub-0001, February): aerial from telemetry alone (R3);
+    * a clip whose track cannot be parsed (sub-0001, March): licensable, a warning (R2b);
+    * chapters 1 and 3 of a recording whose chapter 2 never comes (sub-0002, April).
+    """
+    by_role = {s.role: s for s in subs}
+    uploads: list[Upload] = []
+    keys: dict[str, Any] = {}
+
+    def number() -> int:  # file numbers above the demo's others (they stay below 2000)
+        return rng.randint(9000, 9899)
+
+    def add(
+        sid: str, key: str, when: datetime, seconds: float, spec_fields: dict, mount: str | None, activity: str
+    ) -> str:
+        if key in names.used:
+            raise ValueError(f"showcase key {key} is taken")
+        names.used.add(key)
+        width, height, fps, codec = spec_fields.pop("size")
+        spec = _spec(rng, width, height, fps, seconds, codec, HOMES["US"], "after", True)
+        for k, v in spec_fields.items():
+            setattr(spec, k, v)
+        spec.recorded_at = _camera_clock(when)
+        uploads.append(Upload(sid, key, when, False, activity, mount, spec, showcase=True))
+        return key
+
+    pro, late, other = by_role["pro"].sid, by_role["late_opt_out"].sid, by_role["excludes_buyer"].sid
+    t = datetime(2025, 2, 10, 16, 5, tzinfo=UTC) + timedelta(minutes=rng.randint(0, 600))
+    n = number()
+    hevc = {"size": (1920, 1080, 30, "hevc"), "gps_fix": 3}
+    keys["complete_recording"] = [
+        add(pro, f"{pro}/{t:%Y/%m}/GX{ch:02d}{n:04d}.MP4", t + timedelta(minutes=ch), sec, dict(hevc), "helmet", "ski")
+        for ch, sec in ((1, 52.0), (2, 48.5), (3, 21.3))
+    ]
+    keys["gps_imu"] = keys["complete_recording"][0]
+    t = datetime(2025, 3, 3, 17, 40, tzinfo=UTC)
+    n = number()
+    indoor = {"size": (2704, 1520, 30, "h264"), "gps_fix": 0}
+    keys["late_chapter"] = [
+        add(late, f"{late}/{t:%Y/%m}/GH01{n:04d}.MP4", t, 64.0, dict(indoor), "chest", "bike"),
+        add(
+            late,
+            f"{late}/{t:%Y/%m}/GH02{n:04d}.MP4",
+            t + timedelta(days=14, hours=2),
+            33.0,
+            dict(indoor),
+            "chest",
+            "bike",
+        ),
+    ]
+    t = datetime(2025, 2, 20, 21, 15, tzinfo=UTC)
+    n = number()
+    karma = {
+        "size": (1920, 1080, 30, "h264"),
+        "camera": "Camera",
+        "firmware": "HD5.02.02.00.00",
+        "gps": None,
+        "drone": True,
+    }
+    keys["karma"] = [
+        add(pro, f"{pro}/{t:%Y/%m}/GOPR{n:04d}.MP4", t, 75.0, dict(karma), None, "hike"),
+        add(pro, f"{pro}/{t:%Y/%m}/GP01{n:04d}.MP4", t + timedelta(minutes=1), 28.0, dict(karma), None, "hike"),
+    ]
+    t = datetime(2025, 3, 5, 19, 0, tzinfo=UTC)
+    keys["telemetry_warning"] = add(
+        pro,
+        f"{pro}/{t:%Y/%m}/GH01{number():04d}.MP4",
+        t,
+        40.0,
+        {"size": (1280, 720, 30, "h264"), "telemetry_corrupt": True},
+        "handheld",
+        "surf",
+    )
+    t = datetime(2025, 4, 22, 15, 30, tzinfo=UTC)
+    n = number()
+    keys["missing_chapter"] = [
+        add(
+            other,
+            f"{other}/{t:%Y/%m}/GH{ch:02d}{n:04d}.MP4",
+            t + timedelta(minutes=ch),
+            45.0,
+            {"size": (1920, 1080, 30, "h264")},
+            "board",
+            "surf",
+        )
+        for ch in (1, 3)
+    ]
+    return uploads, keys
 
 
 def _make_exclusions(
@@ -1092,6 +1205,14 @@ def generate_demo(
     exclusions = _make_exclusions(rng, subs, consent, uploads)
     deals = _make_deals(rng, clips)
     expected: dict[str, Any] = {"bad_rows": {}, "footage": {}, "duplicates": []}
+    # The GoPro showcase (R2b, R3, R15) draws from its own stream and is numbered after the
+    # rest, so every other file, id and line of the demo is what it was without it.
+    showcase_rng = random.Random(f"gopro-showcase-{seed}")
+    showcase, expected["gopro"] = _gopro_showcase(showcase_rng, subs, names)
+    for n, u in enumerate(sorted(showcase, key=lambda u: (u.uploaded_at, u.object_key)), start=len(uploads) + 1):
+        u.clip_id = f"clip-{n:05d}"
+    first = uploads[0]
+    uploads = sorted(uploads + showcase, key=lambda u: (u.uploaded_at, u.object_key))
 
     # subscribers/: exports of the current state at four dates (upserts by subscriber_id).
     header = ["subscriber_id", "email", "country", "subscribed_at", "cancelled_at", "invited_at"]
@@ -1208,7 +1329,7 @@ def generate_demo(
                         "clip_id": u.clip_id,
                         "subscriber_id": u.sid,
                         "object_key": u.object_key,
-                        "uploaded_at": _stamp(rng, u.uploaded_at),
+                        "uploaded_at": _stamp(showcase_rng if u.showcase else rng, u.uploaded_at),
                         "published": u.published,
                         "activity": u.activity,
                         "mount": u.mount,
@@ -1218,7 +1339,6 @@ def generate_demo(
         )
         if u.kind.startswith("bad_row:"):
             expected["bad_rows"][u.kind.split(":", 1)[1]] = u.clip_id
-    first = uploads[0]
     items.append(
         (
             datetime(2025, 5, 20, tzinfo=UTC),
@@ -1314,6 +1434,7 @@ def generate_demo(
         "clip_exclusions": len(exclusions),
         "uploads": len(items),
         "clips": clips,
+        "showcase_clips": len(showcase),
         "duplicates": sum(u.kind == "duplicate" for u in uploads),
         "corrupt_files": sum(u.kind.startswith("corrupt:") for u in uploads),
         "footage_files": n_files,

@@ -1,8 +1,13 @@
 """Real MP4 files for the demo landing zone and for the tests: one encoder (PyAV).
 
 :func:`encode_mp4` writes a real MP4 (H.264, HEVC or MPEG-4 Part 2 video; optionally a
-silent AAC track before or after it and a GoPro-like GPMF telemetry track; ``moov`` at
-the end or, with ``faststart``, at the front) from a :class:`VideoSpec`. It is cheap at any
+silent AAC track before or after it and a GoPro telemetry track; ``moov`` at the end or,
+with ``faststart``, at the front) from a :class:`VideoSpec`. The telemetry track is what a
+GoPro writes and the probe reads (contract R2b): a data stream with the ``gpmd`` sample
+entry and the handler name "GoPro MET", one GPMF payload per second (:func:`gpmf_payload`:
+``DVNM``, ``FMWR``, ``GPS5`` with its ``GPSF`` fix, ``ACCL`` and ``GYRO``, and for a drone a
+second device named "GoPro Karma v1.0"). :func:`mux_gopro` muxes given payloads (one
+video frame each) for tests that build GPMF by hand. It is cheap at any
 size: frames are a flat vertical gradient with a bar that steps across (a ``shade`` gives
 a flat grey picture), and one short closed GOP is encoded and its packets repeated up to
 the clip's length, so a 10-minute 4K take costs one GOP of encoding.
@@ -36,6 +41,8 @@ __all__ = [
     "VideoSpec",
     "encode_audio_only",
     "encode_mp4",
+    "gpmf_payload",
+    "mux_gopro",
     "zero_durations",
 ]
 
@@ -46,6 +53,8 @@ BAR_STEPS = 2  # positions of the moving bar per encoded GOP
 ENCODER_THREADS = "2"  # fixed, so the bytes do not depend on the machine's core count
 AUDIO_RATE = 48000
 AAC_FRAME = 1024
+TELEMETRY_HANDLER = "GoPro MET"  # the handler name the probe finds the track by (R2b)
+KARMA = "GoPro Karma v1.0"  # the DVNM of the Karma drone's own GPMF device (R2b is_drone)
 
 
 @dataclass
@@ -58,15 +67,24 @@ class VideoSpec:
     n_frames: int = 2
     codec: str = "h264"  # h264 | hevc | mpeg4 (the encoder names libx264, libx265 are accepted too)
     audio: str = "none"  # none | after | first (audio track before the video track)
-    telemetry: bool = False
+    telemetry: bool = False  # a GoPro telemetry track ("GoPro MET" gpmd), one GPMF payload per second
     faststart: bool = False  # moov box at the front (else at the end, the muxer default)
     y_top: int = 60
     y_bottom: int = 180
     u: int = 128
     v: int = 128
     bar_y: int = 235
-    gps: tuple[float, float] = (32.75, -117.25)
+    gps: tuple[float, float] | None = (32.75, -117.25)  # where the GPS5 track starts; None: no GPS stream
     gop: int = 0  # frames per encoded (and then repeated) GOP; 0: see _gop()
+    # the telemetry's content (R2b), with telemetry=True
+    camera: str = "HERO11 Black"  # DVNM of GPMF device 1
+    firmware: str | None = "H22.01.02.32.00"  # GPMF FMWR: its prefix gives camera_model (H22 -> HERO11 Black)
+    gps_fix: int = 3  # GPSF of every GPS5 sample: 0 no fix (indoors), 2 2D, 3 3D
+    imu: bool = True  # ACCL and GYRO streams
+    drone: bool = False  # a second device named "GoPro Karma v1.0": flown by a Karma drone
+    telemetry_corrupt: bool = False  # payloads that are not GPMF: a track that cannot be parsed
+    recorded_at: str | None = None  # container creation_time, e.g. "2025-03-04T10:20:30.000000Z"
+    location: str | None = None  # container location tag (ISO 6709, as a MAX writes it): never to be stored
 
 
 def encode_mp4(
@@ -112,34 +130,92 @@ def _nest(key: bytes, children: bytes) -> bytes:
     return _klv(key, b"\0", 4, len(children) // 4, children)
 
 
-def _gpmf_second(spec: VideoSpec, second: int) -> bytes:
-    """One second of GoPro-like telemetry: device name and 18 Hz GPS5 samples."""
-    lat, lon = spec.gps
-    samples = b"".join(
-        struct.pack(
-            ">iiiii",
-            int((lat + (second * 18 + j) * 2e-6) * 1e7),
-            int((lon + (second * 18 + j) * 3e-6) * 1e7),
-            int(12.5 * 1000),
-            4200 + j,
-            4300 + j,
+def _text(key: bytes, text: str) -> bytes:
+    data = text.encode("latin-1")
+    return _klv(key, b"c", 1, len(data), data)
+
+
+def gpmf_payload(
+    second: int = 0,
+    *,
+    camera: str = "HERO11 Black",
+    firmware: str | None = "H22.01.02.32.00",
+    gps: tuple[float, float] | None = (32.75, -117.25),
+    gps_fix: int = 3,
+    imu: bool = True,
+    drone: bool = False,
+) -> bytes:
+    """One second of GoPro telemetry (GPMF, contract R2b) as a camera writes it: device 1
+    (``DVID`` 1, ``DVNM`` ``camera``, ``FMWR`` ``firmware``) with 18 Hz ``GPS5`` (``GPSF``
+    ``gps_fix``, drifting slowly from ``gps``), 200 Hz ``ACCL`` and ``GYRO`` when ``imu``;
+    and with ``drone`` a second device named "GoPro Karma v1.0" with a battery stream, as
+    the Karma's own telemetry appears in its camera's track (karma.mp4 of the samples)."""
+    streams = b""
+    if gps is not None:
+        lat, lon = gps
+        samples = b"".join(
+            struct.pack(
+                ">iiiii",
+                int((lat + (second * 18 + j) * 2e-6) * 1e7),
+                int((lon + (second * 18 + j) * 3e-6) * 1e7),
+                int(12.5 * 1000),
+                4200 + j,
+                4300 + j,
+            )
+            for j in range(18)
         )
-        for j in range(18)
+        streams += _nest(
+            b"STRM",
+            _text(b"STNM", "GPS (Lat., Long., Alt., 2D speed, 3D speed)")
+            + _klv(b"GPSF", b"L", 4, 1, struct.pack(">I", gps_fix))
+            + _klv(b"GPSP", b"S", 2, 1, struct.pack(">H", 150))
+            + _klv(b"SCAL", b"l", 4, 5, struct.pack(">5i", 10_000_000, 10_000_000, 1000, 1000, 100))
+            + _klv(b"GPS5", b"l", 20, 18, samples),
+        )
+    if imu:
+        accl = b"".join(struct.pack(">hhh", 418 * 9 + j % 7, -20 * (j % 11), 7) for j in range(200))
+        gyro = b"".join(struct.pack(">hhh", j % 5, 2, -3) for j in range(200))
+        streams += _nest(
+            b"STRM",
+            _text(b"STNM", "Accelerometer")
+            + _klv(b"SCAL", b"s", 2, 1, struct.pack(">h", 418))
+            + _klv(b"ACCL", b"s", 6, 200, accl),
+        )
+        streams += _nest(
+            b"STRM",
+            _text(b"STNM", "Gyroscope")
+            + _klv(b"SCAL", b"s", 2, 1, struct.pack(">h", 939))
+            + _klv(b"GYRO", b"s", 6, 200, gyro),
+        )
+    camera_dev = _klv(b"DVID", b"L", 4, 1, struct.pack(">I", 1)) + _text(b"DVNM", camera)
+    if firmware:
+        camera_dev += _text(b"FMWR", firmware)
+    out = _nest(b"DEVC", camera_dev + streams)
+    if drone:
+        battery = _nest(
+            b"STRM",
+            _text(b"STNM", "Karma battery")
+            + _klv(b"SCAL", b"L", 4, 1, struct.pack(">I", 100))
+            + _klv(b"KBAT", b"L", 4, 1, struct.pack(">I", 1520)),
+        )
+        karma = _klv(b"DVID", b"L", 4, 1, struct.pack(">I", 16835857)) + _text(b"DVNM", KARMA) + battery
+        out += _nest(b"DEVC", karma)
+    return out
+
+
+def _gpmf_second(spec: VideoSpec, second: int) -> bytes:
+    """The payload of one second of ``spec``'s telemetry track."""
+    if spec.telemetry_corrupt:  # not GPMF: the probe's reader gives up on payload 1 (a warning)
+        return b"GoPro MET? no: this payload is not GPMF " + bytes([second % 256]) * 8
+    return gpmf_payload(
+        second,
+        camera=spec.camera,
+        firmware=spec.firmware,
+        gps=spec.gps,
+        gps_fix=spec.gps_fix,
+        imu=spec.imu,
+        drone=spec.drone,
     )
-    name = b"GPS (Lat., Long., Alt., 2D speed, 3D speed)"
-    strm = (
-        _klv(b"STNM", b"c", 1, len(name), name)
-        + _klv(b"SCAL", b"l", 4, 5, struct.pack(">5i", 10_000_000, 10_000_000, 1000, 1000, 100))
-        + _klv(b"GPS5", b"l", 20, 18, samples)
-    )
-    model = b"HERO11 Black"
-    devc = (
-        _klv(b"DVID", b"L", 4, 1, struct.pack(">I", 1))
-        + _klv(b"DVNM", b"c", 1, len(model), model)
-        + _klv(b"FMWR", b"c", 1, 13, b"H22.01.02.32.")
-        + _nest(b"STRM", strm)
-    )
-    return _nest(b"DEVC", devc)
 
 
 def _segment_frames(spec: VideoSpec, k: int) -> Iterator[av.VideoFrame]:
@@ -245,13 +321,20 @@ def _encode(path: Path, spec: VideoSpec) -> None:
     k = max(1, min(k, spec.n_frames))
     options = {"movflags": "+faststart"} if spec.faststart else {}
     with av.open(str(path), "w", format="mp4", options=options) as out:
+        if spec.recorded_at:
+            out.metadata["creation_time"] = spec.recorded_at
+        if spec.location:
+            out.metadata["location"] = spec.location
         audio = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo") if spec.audio == "first" else None
         video = out.add_stream(ENCODER[spec.codec], rate=spec.fps)
         video.width, video.height, video.pix_fmt = spec.width, spec.height, "yuv420p"
         video.options = _video_options(spec.codec, k)
         if spec.audio == "after":
             audio = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-        data = out.add_data_stream("bin_data") if spec.telemetry else None
+        data = None
+        if spec.telemetry:  # ffmpeg's mov muxer writes a bin_data stream with the `gpmd` sample entry
+            data = out.add_data_stream("bin_data")
+            data.metadata["handler_name"] = TELEMETRY_HANDLER
         packets = []
         for frame in _segment_frames(spec, k):
             packets += [(bytes(p), p.pts, p.dts, p.is_keyframe, p.time_base) for p in video.encode(frame)]
@@ -288,6 +371,48 @@ def _encode(path: Path, spec: VideoSpec) -> None:
         # (time, stream order) is unique across the sources, so the packets are never compared
         for _, _, packet in heapq.merge(*sources):
             out.mux(packet)
+
+
+def mux_gopro(
+    path: str | Path,
+    payloads: list[bytes],
+    creation_time: str | None = "2024-06-01T10:20:30.000000Z",
+    handler: str = TELEMETRY_HANDLER,
+    size: tuple[int, int] = (64, 36),
+    seed: int = 7,
+) -> Path:
+    """A real MP4 like a GoPro's from given GPMF ``payloads``: one H.264 frame and one
+    payload per second, the payloads in a data stream (``gpmd``) with the handler name
+    ``handler``. For tests that build GPMF by hand (tests/test_gpmf.py); ``seed`` draws
+    the frames' noise, so two files with the same payloads differ when their seeds do."""
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    with av.open(str(path), "w", format="mp4") as out:
+        if creation_time:
+            out.metadata["creation_time"] = creation_time
+        v = out.add_stream("libx264", rate=1)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        v.options = {"preset": "ultrafast", "threads": ENCODER_THREADS}
+        d = out.add_data_stream("bin_data")  # ffmpeg's mov muxer: sample entry `gpmd`
+        d.metadata["handler_name"] = handler
+        d.time_base = Fraction(1, 1000)
+        rng = np.random.default_rng(seed)
+        for i, data in enumerate(payloads):
+            pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            for pkt in v.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                out.mux(pkt)
+            pkt = av.Packet(data)
+            pkt.stream = d
+            pkt.pts = pkt.dts = i * 1000
+            pkt.duration = 1000
+            pkt.time_base = Fraction(1, 1000)
+            out.mux(pkt)
+        for pkt in v.encode():
+            out.mux(pkt)
+    return path
 
 
 def _audio_only(path: Path, seconds: float) -> None:

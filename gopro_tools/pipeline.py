@@ -136,6 +136,13 @@ def _inventory(run: PipelineRun) -> None:
     refresh_inventory(run.store, run.landing_uri, run.days, run.first_day, probe_many)
 
 
+def _recordings(run: PipelineRun) -> None:
+    """footage_recordings: the recordings of the whole inventory (R15)."""
+    from gopro_assets.domain.footage.recordings import refresh_recordings
+
+    refresh_recordings(run.store)
+
+
 def _deliver(run: PipelineRun) -> None:
     """deal_deliveries (and delivered_batches): every batch due by the end of ``through``."""
     from gopro_assets.settings import end_of_day
@@ -164,6 +171,7 @@ def _value_clips(run: PipelineRun) -> None:
 PYTHON_STEPS: dict[str, Callable[[PipelineRun], None]] = {
     **dict.fromkeys([*INGEST_ORDER, "license_deals", "license_batches", QUARANTINE], _ingest),
     **dict.fromkeys(["footage_inventory", "footage_quarantine"], _inventory),
+    "footage_recordings": _recordings,
     **dict.fromkeys(["deal_deliveries", "delivered_batches"], _deliver),
     "clip_value_model": _train_value_model,
     "clip_valuations": _value_clips,

@@ -7,7 +7,10 @@ Why it is built this way:
 * **At scale, no video files.** 10 million clips cannot be encoded and probed for a
   benchmark, so the inventory is generated as probed metadata: ``footage_inventory`` rows
   in :data:`gopro_assets.domain.footage.inventory.INVENTORY_SCHEMA`, with the same tier (R3),
-  billable seconds (R2) and duplicate flags (R4) the pipeline would compute. The probe
+  billable seconds (R2), duplicate flags (R4), telemetry facts (R2b: most GoPro clips carry
+  a track, most with a GPS cell, a few flown by a Karma) and recordings (R15: object keys
+  named like the cameras name chapters, ``GX01NNNN``/``GX02NNNN``..., about one clip in
+  twelve a later chapter of the clip before it) the pipeline would compute. The probe
   itself is measured on real MP4s by ``probe_bench``. :class:`SynthProbe` stands in for
   ``probe_many`` when the pipeline runs on synthetic uploads: it returns, for an object key,
   the metadata the generator assigned to it.
@@ -63,6 +66,26 @@ RESOLUTIONS = [
 FPS = [24, 25, 30, 30, 30, 50, 60, 60, 120]
 CODECS = ["h264", "h264", "h264", "hevc", "hevc", "mpeg4"]
 BITS_PER_PIXEL_FRAME = 0.12  # a camera-like bit rate: ~45 Mbit/s at 4K30, ~7.5 Mbit/s at 1080p30
+# R15: clips come in triples; a triple's pattern says which clips continue the recording of
+# the clip before them (chapter numbers, in index order). A copy (R4), a clip whose first
+# chapter is a copy and a drone clip (DJI_ name) are recordings of their own.
+RECORDING_PATTERNS = [(1, 1, 1), (1, 2, 1), (1, 1, 2), (1, 2, 3)]
+RECORDING_PATTERN_W = [85, 6, 5, 4]
+# R2b: (firmware, camera model) of a clip's camera; the last one flies on a Karma drone.
+CAMERAS = [
+    ("HD7.01.01.90.00", "HERO7 Black"),
+    ("HD8.01.02.51.00", "HERO8 Black"),
+    ("HD9.01.01.72.00", "HERO9 Black"),
+    ("H21.01.01.62.00", "HERO10 Black"),
+    ("H22.01.02.32.00", "HERO11 Black"),
+    ("H23.01.01.10.00", "HERO12 Black"),
+    ("HD5.02.02.00.00", "HERO5 Black"),
+]
+CAMERA_W = [10, 15, 20, 20, 20, 15, 0]
+KARMA_CAMERA = len(CAMERAS) - 1
+# Precision-5 geohash cells where the clips with a GPS fix start (San Diego, LA, New York,
+# Denver, Seattle, Aalborg, London, Tokyo): only cells, never coordinates (R2b).
+CELLS = ["9mudq", "9q5ct", "dr5ru", "9xj64", "c23nb", "u4pru", "gcpvj", "xn76u"]
 
 
 # -- counter-based random numbers ---------------------------------------------------------------
@@ -229,6 +252,51 @@ class World:
         back = 1 + (self.r.bits("dup_back", i) % np.uint64(every - 50)).astype(np.int64)
         return np.where(is_dup, i - back, -1)
 
+    def chapters(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(chapter, head) of clips ``i`` (R15): ``head`` is the clip holding chapter 1 of
+        clip i's recording, ``chapter = i - head + 1``. Recordings never cross a triple of
+        indexes (RECORDING_PATTERNS); a copy, a clip whose head is a copy or a drone clip
+        is chapter 1 of its own. A copy of a later chapter left in the middle of a
+        recording leaves it without that chapter (incomplete), as real uploads do."""
+        r = self.r
+        pattern = r.pick("rec_pattern", i // 3, RECORDING_PATTERN_W)
+        chapter = np.array(RECORDING_PATTERNS, np.int64)[pattern, i % 3]
+        head = i - chapter + 1
+        own = (
+            (chapter == 1)
+            | (self.duplicate_original(i) >= 0)
+            | (self.duplicate_original(head) >= 0)
+            | (r.pick("mount", head, MOUNT_W) == MOUNTS.index("drone"))
+        )
+        return np.where(own, 1, chapter), np.where(own, i, head)
+
+    def _content_facts(self, content: np.ndarray) -> dict[str, np.ndarray]:
+        """What the probe reads from the file with content ``content`` (a copy reads its
+        original's): codec, family and camera follow the recording's first chapter (one
+        camera, one codec), the telemetry (R2b) each file."""
+        r = self.r
+        _, chead = self.chapters(content)
+        codec = r.pick("codec", chead, [1] * len(CODECS))
+        karma = r.u("karma", chead) < 0.01
+        tel = (codec != CODECS.index("mpeg4")) & ((r.u("telemetry", content) < 0.7) | karma)
+        camera = np.where(karma, KARMA_CAMERA, r.pick("camera", chead, CAMERA_W))
+        gps = tel & ~karma & (r.u("gps", content) < 0.75)  # the Karma's HERO5 track has no GPS5
+        imu = tel & ((r.u("imu", content) < 0.95) | karma)
+        cell = r.pick("cell", chead, [1] * len(CELLS))
+        # camera-local time labelled UTC (R2b): a few hours before its first chapter's upload
+        recorded = self.clip_times(content) - r.between("rec_dt", content, 3600, 30 * 3600)
+        return {
+            "codec": codec,
+            "family": np.isin(codec, [k for k, x in enumerate(CODECS) if x == "hevc"]).astype(np.int64),  # 1: GX
+            "telemetry": tel,
+            "camera": camera,
+            "has_gps": gps,
+            "has_imu": imu,
+            "is_drone": tel & karma,
+            "cell": cell,
+            "recorded": recorded,
+        }
+
     def clips(self, i: np.ndarray) -> dict[str, np.ndarray]:
         """Upload row and probed metadata of clips ``i`` (numpy arrays)."""
         sp, r = self.spec, self.r
@@ -246,7 +314,11 @@ class World:
         # a re-upload: usually the same owner's, sometimes someone else's copy of the file
         orig_owner = self.clips_owner(np.maximum(original, 0))
         owner = np.where((original >= 0) & (r.u("dup_same_owner", i) < 0.8), orig_owner, owner)
-        mount = r.pick("mount", i, MOUNT_W)
+        # a later chapter (R15): its first chapter's owner and mount, in its first chapter's folder
+        chapter, head = self.chapters(i)
+        owner = np.where(chapter > 1, self.clips_owner(head), owner)
+        mount = r.pick("mount", np.where(chapter > 1, head, i), MOUNT_W)
+        facts = self._content_facts(content)
         res = r.pick("res", content, [w for _, _, w in RESOLUTIONS])
         width = np.array([w for w, _, _ in RESOLUTIONS], np.int64)[res]
         height = np.array([h for _, h, _ in RESOLUTIONS], np.int64)[res]
@@ -259,10 +331,11 @@ class World:
             np.minimum(600.0, 5 + np.exp(2.5 + 1.2 * r.u("dur_l", content) + 0.8 * r.u("dur_l2", content))),
         )
         dur = np.round(dur, 3)
-        codec = r.pick("codec", content, [1] * len(CODECS))
+        codec = facts["codec"]
         bit_rate = (width * height * np.minimum(fps, 60) * BITS_PER_PIXEL_FRAME).astype(np.int64)
         size = (bit_rate * dur / 8).astype(np.int64) + 4096
-        tier = np.where(mount == MOUNTS.index("drone"), 0, np.where(short >= 2160, 1, np.where(short >= 1080, 2, 3)))
+        aerial = (mount == MOUNTS.index("drone")) | facts["is_drone"]  # R3: mount or telemetry
+        tier = np.where(aerial, 0, np.where(short >= 2160, 1, np.where(short >= 1080, 2, 3)))
         return {
             "i": i,
             "uploaded": t,
@@ -282,10 +355,19 @@ class World:
             "bit_rate": bit_rate,
             "size": size,
             "tier": tier,
+            "chapter": chapter,
+            "head": head,
+            "head_uploaded": self.clip_times(head),
+            **{k: v for k, v in facts.items() if k != "codec"},
         }
 
     def clips_owner(self, i: np.ndarray) -> np.ndarray:
-        """Owner of clips that are not copies (used for a copy's owner)."""
+        """Owner of clips that are not copies (used for a copy's owner): a later chapter's
+        is its first chapter's."""
+        chapter, head = self.chapters(i)
+        return self._first_owner(np.where(chapter > 1, head, i))
+
+    def _first_owner(self, i: np.ndarray) -> np.ndarray:
         sp, r = self.spec, self.r
         sub = self.subscribers()
         t = self.clip_times(i)
@@ -627,6 +709,9 @@ class Synth:
         acts = "[" + ", ".join("NULL" if a is None else f"'{a}'" for a in ACTIVITIES) + "]"
         mounts = "[" + ", ".join("NULL" if m is None else f"'{m}'" for m in MOUNTS) + "]"
         codecs = "[" + ", ".join(f"'{x}'" for x in CODECS) + "]"
+        models = "[" + ", ".join(f"'{m}'" for _, m in CAMERAS) + "]"
+        firmwares = "[" + ", ".join(f"'{f}'" for f, _ in CAMERAS) + "]"
+        cells = "[" + ", ".join(f"'{c}'" for c in CELLS) + "]"
         base = con.sql(f"""
             SELECT printf('clip-%09d', i) AS clip_id, printf('sub-%07d', owner) AS subscriber_id,
                    {self._object_key_sql()} AS object_key,
@@ -638,6 +723,17 @@ class Synth:
                    ['aerial','uhd','hd','sd'][tier + 1] AS tier,
                    original >= 0 AS is_duplicate,
                    CASE WHEN original >= 0 THEN printf('clip-%09d', original) END AS duplicate_of,
+                   telemetry,
+                   CASE WHEN telemetry THEN {models}[camera + 1] END AS camera_model,
+                   CASE WHEN telemetry THEN {firmwares}[camera + 1] END AS firmware,
+                   CASE WHEN telemetry THEN to_timestamp(recorded) END AS recorded_at,
+                   has_gps, has_imu, is_drone,
+                   CASE WHEN has_gps THEN {cells}[cell + 1] END AS location_cell,
+                   NULL::VARCHAR AS telemetry_warning,
+                   printf('sub-%07d', owner) || ':' || CASE WHEN mount = 4 THEN printf('clip-%09d', i)
+                       ELSE {self._folder_sql()} || '/G' || CASE family WHEN 1 THEN 'X' ELSE 'H' END
+                            || printf('%04d', head % 10000) END AS recording_id,
+                   chapter,
                    CAST(greatest(to_timestamp(uploaded)::DATE, DATE '{sp.start.isoformat()}') AS DATE) AS upload_day,
                    day, _source_line
             FROM c ORDER BY day, _source_line""").to_arrow_table()
@@ -660,10 +756,23 @@ class Synth:
         return uploads, inv
 
     @staticmethod
-    def _object_key_sql() -> str:
+    def _folder_sql() -> str:
+        """The folder of a GoPro-named clip: the owner, its first chapter's upload month and
+        a block of 10 000 first-chapter indexes (``NNNN`` is the index modulo 10 000)."""
         return (
-            "printf('sub-%07d', owner) || '/' || strftime(to_timestamp(uploaded), '%Y/%m') || '/' || "
-            "CASE WHEN mount = 4 THEN printf('DJI_%09d.MP4', i) ELSE printf('GH01%09d.MP4', i) END"
+            "printf('sub-%07d', owner) || '/' || strftime(to_timestamp(head_uploaded), '%Y/%m') || '/' || "
+            "printf('%05d', head // 10000)"
+        )
+
+    @classmethod
+    def _object_key_sql(cls) -> str:
+        """A drone clip ``DJI_<i>.MP4``; every other clip named as a GoPro names chapters
+        (R15): ``<folder>/G<H|X><CC><NNNN>.MP4`` (SynthProbe reads the index back)."""
+        return (
+            "CASE WHEN mount = 4 THEN printf('sub-%07d', owner) || '/' || strftime(to_timestamp(uploaded), '%Y/%m') "
+            "|| '/' || printf('DJI_%09d.MP4', i) "
+            f"ELSE {cls._folder_sql()} || '/' || printf('G%s%02d%04d.MP4', CASE family WHEN 1 THEN 'X' ELSE 'H' END, "
+            "chapter, head % 10000) END"
         )
 
     def _payments_table(self, pay: list[dict], schema: pa.Schema) -> pa.Table:
@@ -818,11 +927,36 @@ class Synth:
     def probe_results(self, object_keys: list[str]):
         """ProbeResults for synthetic object keys (what the probe would read from the files)."""
         from gopro_assets.domain.footage.probe import ProbeResult
+        from gopro_assets.domain.footage.telemetry import NO_TELEMETRY, TelemetrySummary
 
-        idx = np.array([int(k.rsplit("/", 1)[-1][4:13]) for k in object_keys], dtype=np.int64)
+        def index(key: str) -> int:
+            folder, name = key.rsplit("/", 2)[-2:]
+            if name.startswith("DJI_"):
+                return int(name[4:13])
+            return int(folder) * 10000 + int(name[4:8]) + int(name[2:4]) - 1  # head + chapter - 1
+
+        idx = np.array([index(k) for k in object_keys], dtype=np.int64)
         if not len(idx):
             return []
         c = self.world.clips(idx)
+
+        def telemetry(j: int):
+            if not c["telemetry"][j]:
+                return NO_TELEMETRY
+            firmware, model = CAMERAS[int(c["camera"][j])]
+            recorded = datetime.fromtimestamp(int(c["recorded"][j]), UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+            return TelemetrySummary(
+                telemetry=True,
+                camera_model=model,
+                firmware=firmware,
+                recorded_at=recorded,
+                has_gps=bool(c["has_gps"][j]),
+                has_imu=bool(c["has_imu"][j]),
+                is_drone=bool(c["is_drone"][j]),
+                location_cell=CELLS[int(c["cell"][j])] if c["has_gps"][j] else None,
+                payloads_read=1,
+            )
+
         fp = duckdb.execute(
             f"SELECT 'fp1:' || sha256('{self.spec.seed}:' || x::VARCHAR) AS f FROM unnest(?) t(x)",
             [c["content"].tolist()],
@@ -843,6 +977,7 @@ class Synth:
                     size_bytes=int(c["size"][j]),
                     fingerprint=fp[j][0],
                     bytes_read=0,
+                    telemetry=telemetry(j),
                 )
             )
         return out

@@ -192,6 +192,7 @@ def test_nightly_before_the_first_partition_skips():
 
 # -- nightly and monthly close, for real -----------------------------------------------------
 @pytest.mark.integration
+@pytest.mark.system  # real nightly and monthly-close runs
 def test_nightly_run_then_monthly_close_for_february(tmp_path):
     build_tiny_landing(tmp_path / "landing")
     lakehouse = lakehouse_at(tmp_path)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pytest
 
 from gopro_assets.domain.footage.inventory import refresh_inventory
 from gopro_assets.domain.ingestion import landing
@@ -76,6 +77,7 @@ def test_synthetic_lake_is_what_ingestion_and_the_probe_make_of_its_landing_file
         assert not pending and not modified, name
 
 
+@pytest.mark.system  # every benchmark end to end: minutes
 def test_tiny_run_produces_every_figure(tmp_path):
     out = tmp_path / "tiny.json"
     proc = subprocess.run(

@@ -64,6 +64,7 @@ def _replace_day_repeatedly(args) -> int:
     return value
 
 
+@pytest.mark.system  # spawned writer processes: slow on 2 cores
 def test_concurrent_replace_where_on_same_and_other_partitions(tmp_path):
     """Four spawned processes replace partitions at once, two of them the SAME partition
     (real commit conflicts, retried): every partition ends with exactly one writer's rows."""
@@ -97,6 +98,7 @@ def _first_write(args) -> None:
         store.insert_new("t", rows, key=["i"])
 
 
+@pytest.mark.system  # 4 x 4 rounds of two spawned writers: minutes on 2 cores
 @pytest.mark.parametrize("operation", ["replace_where", "overwrite", "upsert", "insert_new"])
 def test_two_writers_creating_the_same_table_keep_each_row_once(tmp_path, operation):
     """delta-rs rebases a losing first commit onto the winner's version 0 without a
@@ -165,6 +167,7 @@ def _run_day(day: str) -> tuple[str, bool, str]:
 
 
 @pytest.mark.integration
+@pytest.mark.system  # three real multiprocess Dagster runs at once
 def test_parallel_partition_runs_keep_every_row_exactly_once(tmp_path, monkeypatch):
     by_day = build_landing(tmp_path / "landing")
     home = tmp_path / "dagster_home"

@@ -16,7 +16,7 @@ import pytest
 
 from gopro_tools import crash_harness as ch
 
-pytestmark = [pytest.mark.integration, pytest.mark.system]  # minutes: several real CLI runs at once
+pytestmark = pytest.mark.integration
 
 REFUSAL = "another materialize run is in progress (run id "
 # Steps in the lake_writer pool (gopro_assets/shared/concurrency.py) that both runs execute.
@@ -53,6 +53,7 @@ def assert_money_once(lake: ch.Lake) -> None:
     assert max(revenue.values()) == 1
 
 
+@pytest.mark.system  # two real CLI runs at once: minutes
 def test_two_materialize_started_together_end_like_one_run(landing, clean, tmp_path):
     lake = ch.Lake(tmp_path, landing)
     (a, log_a), (b, log_b) = ch.start(lake), ch.start(lake)
@@ -68,6 +69,7 @@ def test_two_materialize_started_together_end_like_one_run(landing, clean, tmp_p
     print(f"\nexit codes {codes} (3 = refused)")
 
 
+@pytest.mark.system  # a real scheduled run and a CLI
 def test_materialize_refuses_while_a_scheduled_run_is_in_progress(landing, tmp_path):
     lake = ch.Lake(tmp_path, landing)
     gate = tmp_path / "let-the-scheduled-run-go-on"
@@ -88,6 +90,7 @@ def test_materialize_refuses_while_a_scheduled_run_is_in_progress(landing, tmp_p
         ch.kill_group(scheduled)
 
 
+@pytest.mark.system  # a real schedule tick and CLI run: minutes
 def test_schedule_tick_overlapping_a_manual_run_ends_like_one_run(landing, clean, tmp_path):
     """The lake is up to date through the day before; the nightly tick for THROUGH starts
     while a manual `materialize --through THROUGH` is running (schedules do not ask the
@@ -333,6 +336,7 @@ def _frozen_tables(lake_dir) -> dict:
     }
 
 
+@pytest.mark.system  # two spawned processes racing on a real lake
 @pytest.mark.parametrize("where", ["due", "marker"])
 def test_two_processes_racing_freeze_each_batch_once(upstream, tmp_path, where):
     alone, raced = tmp_path / "alone", tmp_path / "raced"

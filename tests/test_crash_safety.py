@@ -20,7 +20,7 @@ import pytest
 
 from gopro_tools import crash_harness as ch
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]  # minutes: 20 SIGKILLed CLI runs
 
 KILLS = int(os.environ.get("GOPRO_CRASH_KILLS", "20"))
 LAKES = 2  # crashed in parallel, one per core

@@ -111,13 +111,24 @@ class Lake:
         fingerprint=None,
         is_duplicate=False,
         duplicate_of=None,
+        *,
+        object_key=None,
+        has_gps=False,
+        has_imu=False,
+        camera_model=None,
+        location_cell=None,
+        is_drone=False,
+        recording_id=None,
+        chapter=1,
     ):
+        """One footage_inventory row. The v2 columns (R2b telemetry, R15 recording) default to
+        a file without telemetry and to a one-chapter recording ``<sid>:<clip_id>`` (R15)."""
         short = min(width, height)
         self.clips.append(
             {
                 "clip_id": clip_id,
                 "subscriber_id": sid,
-                "object_key": f"{sid}/{clip_id}.mp4",
+                "object_key": object_key or f"{sid}/{clip_id}.mp4",
                 "uploaded_at": uploaded_at,
                 "published": published,
                 "activity": activity,
@@ -132,9 +143,17 @@ class Lake:
                 "bit_rate": 1_000_000,
                 "size_bytes": 1000,
                 "fingerprint": fingerprint or f"fp-{clip_id}",
-                "tier": tier(mount, short),
+                "tier": tier(mount, short, is_drone),
                 "is_duplicate": is_duplicate,
                 "duplicate_of": duplicate_of,
+                "telemetry": bool(has_gps or has_imu or camera_model or is_drone),
+                "camera_model": camera_model,
+                "has_gps": has_gps,
+                "has_imu": has_imu,
+                "is_drone": is_drone,
+                "location_cell": location_cell,
+                "recording_id": recording_id or f"{sid}:{clip_id}",
+                "chapter": chapter,
                 "upload_day": uploaded_at.date(),
             }
         )

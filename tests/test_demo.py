@@ -48,6 +48,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return root, counts
 
 
+@pytest.fixture(scope="module")
+def demo_lake(demo: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory):
+    """The money path (``pipeline.run_all``) over the demo, through its last day, once."""
+    from datetime import date
+
+    from gopro_assets.lake.delta_store import DeltaStore
+    from gopro_tools.pipeline import run_all
+
+    root, _ = demo
+    store = DeltaStore(str(tmp_path_factory.mktemp("demo_lake") / "lake"))
+    run_all(store, str(root), first_day=date(2025, 1, 1), through=date(2025, 7, 31), snapshots=False)
+    return store
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -216,7 +230,7 @@ def test_uploads_carry_the_deliberate_bad_rows(demo: tuple[Path, dict]) -> None:
     assert {u["published"] for u in rows} == {True, False}
     good_keys = [k for k in keys if not k.startswith("/") and ".." not in k.split("/")]
     names = {k.rsplit("/", 1)[1][:2] for k in good_keys}
-    assert {"GH", "GX", "DJ"} <= names
+    assert {"GH", "GX", "GO", "GP", "DJ"} <= names  # GOPR + GP: the older GoPro chapter naming (R15)
     assert all(k.split("/")[1] == "2025" for k in good_keys)
 
 
@@ -269,21 +283,13 @@ def test_deals_price_structure_and_payments(demo: tuple[Path, dict]) -> None:
     }
 
 
-def test_payments_and_payouts_reconcile_except_the_deliberate_mismatches(
-    demo: tuple[Path, dict], tmp_path: Path
-) -> None:
+def test_payments_and_payouts_reconcile_except_the_deliberate_mismatches(demo: tuple[Path, dict], demo_lake) -> None:
     """The payments and payouts are derived from the money path itself: running it on the
     demo gives exactly the deliberate R13 breaks, and every other batch is paid and every
     other payable statement matched. The statements both pay out and carry forward."""
-    from datetime import date
-
-    from gopro_assets.lake.delta_store import DeltaStore
-    from gopro_tools.pipeline import run_all
-
     root, counts = demo
     expected = counts["expected"]
-    store = DeltaStore(str(tmp_path / "lake"))
-    run_all(store, str(root), first_day=date(2025, 1, 1), through=date(2025, 7, 31), snapshots=False)
+    store = demo_lake
 
     receivables = store.read("buyer_receivables").to_pylist()
     breaks = {(r["deal_id"], r["batch_id"]): r["status"] for r in receivables if r["status"] != "paid"}
@@ -369,3 +375,60 @@ def test_footage_probes_as_planned(demo: tuple[Path, dict]) -> None:
     copies = {c for _, c in pairs}
     fps = [r.fingerprint for k, (_, r) in by_key.items() if k not in copies]
     assert len(fps) == len(set(fps))  # every other clip is distinct
+
+
+# -- the GoPro showcase: telemetry (R2b), aerial from telemetry (R3), recordings (R15) -----------
+
+
+def test_gopro_showcase_in_the_lake(demo: tuple[Path, dict], demo_lake) -> None:
+    """What the showcase recordings show once the lake is built (gopro_tools/demo_landing.py
+    ``_gopro_showcase``), whatever the size and seed of the demo."""
+    root, counts = demo
+    gopro = counts["expected"]["gopro"]
+    assert counts["showcase_clips"] == 10
+    inventory = {r["object_key"]: r for r in demo_lake.read("footage_inventory").to_pylist()}
+    recordings = {r["recording_id"]: r for r in demo_lake.read("footage_recordings").to_pylist()}
+
+    def recording(keys: list[str]) -> dict:
+        ids = {inventory[k]["recording_id"] for k in keys}
+        assert len(ids) == 1, ids  # the chapters are one recording
+        return recordings[ids.pop()]
+
+    # three chapters, GX01/02/03, with GPS and IMU: complete
+    complete = recording(gopro["complete_recording"])
+    assert [inventory[k]["chapter"] for k in gopro["complete_recording"]] == [1, 2, 3]
+    assert (complete["chapters"], complete["complete"]) == (3, True)
+    assert complete["first_clip_id"] == inventory[gopro["complete_recording"][0]]["clip_id"]
+    assert complete["billable_seconds"] == sum(inventory[k]["billable_seconds"] for k in gopro["complete_recording"])
+    gps = inventory[gopro["gps_imu"]]
+    assert (gps["telemetry"], gps["camera_model"], gps["has_gps"], gps["has_imu"]) == (True, "HERO11 Black", True, True)
+    assert len(gps["location_cell"]) == 5 and gps["location_cell"].startswith("9m")  # near San Diego
+    # the second chapter arrived two weeks later: complete by the demo's end; indoors, no fix
+    late = recording(gopro["late_chapter"])
+    assert (late["chapters"], late["complete"]) == (2, True)
+    first, second = (inventory[k] for k in gopro["late_chapter"])
+    assert (second["uploaded_at"] - first["uploaded_at"]).days == 14
+    assert first["telemetry"] and not first["has_gps"] and first["location_cell"] is None
+    # chapter 2 never came: incomplete
+    missing = recording(gopro["missing_chapter"])
+    assert (missing["chapters"], missing["complete"]) == (2, False)
+    # a HERO5 on a Karma drone, GOPR + GP01, no mount: aerial from telemetry alone (R3)
+    karma = recording(gopro["karma"])
+    assert (karma["chapters"], karma["complete"]) == (2, True)
+    for k in gopro["karma"]:
+        row = inventory[k]
+        assert (row["mount"], row["is_drone"], row["tier"], row["camera_model"]) == (
+            None,
+            True,
+            "aerial",
+            "HERO5 Black",
+        )
+    # a track that cannot be parsed: licensable, a warning (R2b)
+    broken = inventory[gopro["telemetry_warning"]]
+    assert broken["telemetry"] is False and broken["telemetry_warning"].startswith("telemetry track cannot be parsed")
+    quarantine = {(r["object_key"], r["severity"]) for r in demo_lake.read("footage_quarantine").to_pylist()}
+    assert (gopro["telemetry_warning"], "warning") in quarantine
+    assert gopro["telemetry_warning"] not in counts["expected"]["footage"]  # not a broken video
+    # the Karma clips were sold as aerial footage
+    delivered = {(r["clip_id"], r["tier"]) for r in demo_lake.read("deal_deliveries").to_pylist()}
+    assert (inventory[gopro["karma"][0]]["clip_id"], "aerial") in delivered

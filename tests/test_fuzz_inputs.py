@@ -658,12 +658,21 @@ def gen_deal(draw) -> DealModel:
         exp |= {f"price_{t}_cents": p for t, p in prices.items()}
     else:
         obj["pricing"] = {"model": model}
+    exp["sensor_bonus_cents"] = None
+    if model == "per_minute" and draw(st.booleans()):  # v2, R7: per_minute only
+        obj["pricing"]["sensor_bonus_cents"] = v = draw(st.one_of(st.none(), big))
+        exp["sensor_bonus_cents"] = v
     crit_exp = {
         "min_short_side_px": None,
         "min_fps": None,
         "activities": None,
         "unpublished_only": None,
         "min_duration_s": None,
+        "requires_gps": None,
+        "requires_imu": None,
+        "camera_models": None,
+        "location_cells": None,
+        "whole_recordings": None,
     }
     if draw(st.integers(0, 3)):
         crit: dict = {}
@@ -678,9 +687,28 @@ def gen_deal(draw) -> DealModel:
             acts = draw(st.one_of(st.none(), st.lists(any_text(["surf", " surf", "ski"]), min_size=1, max_size=4)))
             crit["activities"] = acts
             crit_exp["activities"] = None if acts is None else sorted({a.strip() for a in acts})
-        if draw(st.booleans()):
-            crit["unpublished_only"] = v = draw(st.sampled_from([None, True, False]))
-            crit_exp["unpublished_only"] = v
+        for k in ("unpublished_only", "requires_gps", "requires_imu", "whole_recordings"):
+            if draw(st.booleans()):
+                crit[k] = v = draw(st.sampled_from([None, True, False]))
+                crit_exp[k] = v
+        if draw(st.booleans()):  # v2: any text, compared ignoring case later (R5)
+            models = draw(st.one_of(st.none(), st.lists(any_text(["HERO7 Black", "hero7 black", "MAX"]), max_size=3)))
+            models = models or None  # [] is its own damage (a list that matches nothing)
+            crit["camera_models"] = models
+            crit_exp["camera_models"] = None if models is None else sorted({m.strip() for m in models})
+        if draw(st.booleans()):  # v2: geohash prefixes in either case, stored lower case
+            cells = draw(
+                st.one_of(
+                    st.none(),
+                    st.lists(
+                        st.text("0123456789bcdefghjkmnpqrstuvwxyzBCDEFGHJKMNPQRSTUVWXYZ", min_size=1, max_size=12),
+                        min_size=1,
+                        max_size=3,
+                    ),
+                )
+            )
+            crit["location_cells"] = cells
+            crit_exp["location_cells"] = None if cells is None else sorted({c.lower() for c in cells})
         obj["criteria"] = crit
     elif draw(st.booleans()):
         obj["criteria"] = None
@@ -714,11 +742,11 @@ def gen_deal(draw) -> DealModel:
     # (an unknown pricing model skips the price checks, a batches value that is not a list
     # skips the batch checks), so conflicting ones are not combined.
     count = draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3]))
-    damages = set(draw(st.lists(st.integers(0, 20), min_size=count, max_size=count, unique=True)))
+    damages = set(draw(st.lists(st.integers(0, 22), min_size=count, max_size=count, unique=True)))
     if 11 in damages or 14 in damages:  # an invalid batch id would hide the duplicate / is replaced
         damages -= {19}
     if 6 in damages:
-        damages -= {3, 4, 5, 15, 16, 17}
+        damages -= {3, 4, 5, 15, 16, 17, 22}
     if 14 in damages:
         damages -= {11, 12, 13, 15, 16}
     if 5 in damages:
@@ -801,6 +829,18 @@ def gen_deal(draw) -> DealModel:
             obj["batches"][i]["batch_id"] = bad = draw(st.sampled_from(["B 1", "=B1", "B/1", "Bé"]))
             problems.append(f"field 'batches[{i}].batch_id' {bad!r} is not a valid id")
             touched.add("batches")
+        elif d == 21:  # v2: a location cell outside the geohash alphabet, or too long
+            bad = draw(st.sampled_from(["u4pra", "9q8yi", "dr5l", "o", "", "9q8yyk9q8yyk9", 5]))
+            obj["criteria"] = (obj.get("criteria") or {}) | {"location_cells": [bad]}
+            problems.append("criteria.location_cells item 0:")
+        elif d == 22:  # v2, R7: the sensor bonus is per_minute only, a non-negative integer
+            if model == "flat_fee":
+                obj["pricing"]["sensor_bonus_cents"] = draw(st.sampled_from([None, 0, 50]))
+                problems.append("pricing.sensor_bonus_cents is not allowed for flat_fee pricing")
+            else:
+                obj["pricing"]["sensor_bonus_cents"] = draw(st.sampled_from([-1, 2.5, "50", True, 2**63]))
+                problems.append("pricing.sensor_bonus_cents must be")
+            touched.add("pricing")
         elif d == 20:
             free = [k for k in ("deal_id", "buyer_id") if k not in touched]
             if free:

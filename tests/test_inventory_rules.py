@@ -1,4 +1,5 @@
-"""Inventory rules as pure functions: tier (R3), billable_seconds (R2), duplicates (R4).
+"""Inventory rules as pure functions: tier (R3, with R2b's is_drone), billable_seconds (R2),
+duplicates (R4). Recordings (R15) and the telemetry columns through real files: tests/test_recordings.py.
 
 Delivery-level R4 (duplicates never licensed) is in tests/test_deliveries.py.
 """
@@ -32,6 +33,21 @@ T0 = datetime(2025, 6, 1, tzinfo=UTC)
 )
 def test_r3_tier(mount, short_side, expected):
     assert tier(mount, short_side) == expected
+
+
+@pytest.mark.parametrize(
+    "mount, is_drone, short_side, expected",
+    [
+        (None, True, 480, "aerial"),  # a Karma clip without a mount: aerial from telemetry alone
+        ("helmet", True, 2160, "aerial"),  # is_drone wins over the mount and the resolution
+        ("drone", False, 480, "aerial"),  # the mount alone, as before
+        (None, False, 2160, "uhd"),
+        (None, None, 1080, "hd"),  # no telemetry (a row written before R2b): by resolution
+        ("Drone", False, 720, "sd"),
+    ],
+)
+def test_r3_aerial_from_mount_or_is_drone(mount, is_drone, short_side, expected) -> None:
+    assert tier(mount, short_side, is_drone) == expected
 
 
 def test_r3_tier_uses_short_side():

@@ -720,6 +720,13 @@ def test_deal_per_minute_example_from_contract():
         "activities": ["ski", "surf"],
         "unpublished_only": True,
         "min_duration_s": 5.0,
+        # v2 keys the deal does not use: no filter, no bonus (tests/test_deals_v2.py)
+        "requires_gps": None,
+        "requires_imu": None,
+        "camera_models": None,
+        "location_cells": None,
+        "whole_recordings": None,
+        "sensor_bonus_cents": None,
         "_source_path": "deals/D-2026-001.json",
         "_source_line": 0,
     }
@@ -766,6 +773,12 @@ def test_deal_flat_fee_without_criteria():
         "activities",
         "unpublished_only",
         "min_duration_s",
+        "requires_gps",
+        "requires_imu",
+        "camera_models",
+        "location_cells",
+        "whole_recordings",
+        "sensor_bonus_cents",
     ):
         assert deal[col] is None, col
     assert result.batches[0]["fee_cents"] == 250000

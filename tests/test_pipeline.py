@@ -186,6 +186,7 @@ def rows(store: DeltaStore, table: str, sort: list[str]) -> list[dict]:
     return store.read(table).sort_by([(c, "ascending") for c in sort]).to_pylist()
 
 
+@pytest.mark.system  # materializes for real: tens of seconds each
 def test_landing_to_statement_matches_hand_computed_cents(lakehouse):
     assert run(lakehouse, date(2025, 2, 5))
     store = lakehouse.store()
@@ -231,6 +232,7 @@ def snapshot_lake(store: DeltaStore) -> dict:
     return out
 
 
+@pytest.mark.system  # materializes for real: tens of seconds each
 def test_materialize_twice_leaves_every_table_identical(lakehouse):
     store = lakehouse.store()
     assert run(lakehouse, date(2025, 3, 3))
@@ -245,6 +247,7 @@ def test_materialize_twice_leaves_every_table_identical(lakehouse):
     assert {"footage_inventory", "deal_deliveries", "revenue_share_statements", "payout_reconciliation"} <= set(first)
 
 
+@pytest.mark.system  # materializes for real: tens of seconds each
 def test_blocking_checks_ran_and_catch_an_ineligible_delivery(lakehouse):
     """R5/R12 check: a delivery of c4 (owner in Canada) slipped into the frozen table is
     caught by the independent re-judgement from the raw event log."""
@@ -279,6 +282,7 @@ def test_blocking_checks_ran_and_catch_an_ineligible_delivery(lakehouse):
     assert not no_duplicate_delivery_within_deal(lakehouse=lakehouse).passed  # c1 twice in D1
 
 
+@pytest.mark.system  # materializes for real: tens of seconds each
 def test_library_pipeline_matches_dagster_run(lakehouse, tmp_path):
     """lib.pipeline.run_all (used by the demo generator and benchmarks) builds the same
     tables as the Dagster runs, so the two orchestrations cannot drift apart."""
@@ -340,6 +344,7 @@ def test_library_pipeline_follows_the_asset_graph():
         pipeline.plan(dg.Definitions(assets=[brand_new_table]))
 
 
+@pytest.mark.system  # materializes for real: tens of seconds each
 def test_broken_money_invariant_fails_the_run_loudly(lakehouse):
     """R13: a month whose pools and allocations disagree fails its blocking check, the run
     fails, and the offending figures are in the check's metadata."""
@@ -376,6 +381,7 @@ def test_broken_money_invariant_fails_the_run_loudly(lakehouse):
         assert sample == [{"pools": 50, "allocated": 57, "earned": 57}]
 
 
+@pytest.mark.system  # materializes for real: tens of seconds each
 def test_unchanged_sql_models_are_not_recomputed_but_still_checked(lakehouse):
     """An unpartitioned SQL model whose inputs, code and variables are those recorded in
     its table's last commit is not recomputed; its blocking checks still run on the stored

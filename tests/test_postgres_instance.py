@@ -186,6 +186,7 @@ def test_deploy_yaml_is_a_valid_instance_config(monkeypatch, tmp_path):
     ), pg
 
 
+@pytest.mark.system  # a real PostgreSQL and a real `gopro-lake materialize`
 def test_materialize_records_runs_in_postgres(postgres, tmp_path):
     """`gopro-lake materialize` with DAGSTER_HOME on the deploy instance (PostgreSQL):
     the runs, their materializations and the schedule storage live in the database."""

@@ -7,6 +7,12 @@
   Dagster's event log.
 * AWS credentials from the environment appear in no Dagster event log, no file under
   DAGSTER_HOME (run storage, compute logs) and no error text, also when S3 fails.
+* Exact coordinates (contract R2b) are stored nowhere: the run's landing zone holds GoPro
+  files with a GPS track and the container ``location`` tag (a muxed one, and the real
+  MAX sample where ../shared/gopro-samples is present); no Delta table (rows or log), no
+  export, no line the run printed and nothing in the Dagster instance holds any of their
+  latitudes or longitudes with more than 2 decimals, nor the tag. Only the 5 km
+  ``location_cell`` is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -27,6 +35,8 @@ import pytest
 from test_pipeline import build_landing
 
 from gopro_assets.cli import materialize
+from gopro_assets.domain.footage.gpmf import devices, gps_samples
+from gopro_assets.domain.footage.probe import telemetry_stream
 from gopro_assets.lake.delta_store import DeltaStore
 from gopro_assets.lake.privacy import EMAIL_PLACEHOLDER, find_emails
 from gopro_assets.lake.storage import FileRoot
@@ -61,6 +71,90 @@ def add_pii_traps(landing: Path) -> None:
         '{"event_id": "e10", "subscriber_id": "s1", "event_at": "2025-02-02", "action": "opt_in",'
         ' "contact": "one@example.com"}\n'
     )  # bad timestamp: quarantined, address redacted
+
+
+# -- exact coordinates (R2b) ------------------------------------------------------------------------
+# Where the muxed trap file says it was recorded (a public place, the Space Needle): GPS5
+# samples drifting from here (gopro_tools/media.py), and the container tag a MAX writes.
+TRAP = (47.62051, -122.34928)
+TRAP_TAG = "+47.6205-122.3493/"
+SAMPLES = REPO.parent / "shared" / "gopro-samples"
+
+
+def add_location_traps(landing: Path) -> list[str]:
+    """GoPro files whose telemetry and container hold exact positions, with their upload
+    rows (s1, early January: they go through the whole run). Returns their object keys."""
+    from gopro_tools.media import encode_mp4
+
+    keys = ["s1/GX010201.MP4"]
+    encode_mp4(
+        landing / "footage" / keys[0],
+        width=640,
+        height=360,
+        fps=1,
+        seconds=6,
+        shade=120,
+        telemetry=True,
+        gps=TRAP,
+        location=TRAP_TAG,
+        recorded_at="2025-01-08T08:00:00.000000Z",
+    )
+    if (SAMPLES / "max-heromode.mp4").is_file():  # the real thing: GPS5 fix 3 and an ISO 6709 tag
+        keys.append("s2/GS010202.MP4")
+        shutil.copyfile(SAMPLES / "max-heromode.mp4", landing / "footage" / keys[1])
+    rows = [
+        {
+            "clip_id": f"c2{i}",
+            "subscriber_id": key.split("/")[0],
+            "object_key": key,
+            "uploaded_at": "2025-01-08T09:00:00Z",
+            "published": False,
+            "activity": "surf",
+            "mount": None,
+        }
+        for i, key in enumerate(keys)
+    ]
+    (landing / "uploads" / "2025-01-gps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return keys
+
+
+def positions_in(path: Path) -> tuple[list[tuple[float, float]], list[str]]:
+    """Every GPS sample of every payload of a file's telemetry track (fixed or not), and
+    its container location tag: what must never be stored."""
+    import av
+
+    with av.open(str(path)) as c:
+        tag = c.metadata.get("location")
+        stream = telemetry_stream(c)
+        entries = [(e.pos, e.size) for e in stream.index_entries] if stream is not None else []
+    data = path.read_bytes()
+    points = [
+        (g.lat, g.lon)
+        for offset, size in entries
+        if size
+        for d in devices(data[offset : offset + size])
+        for s in d.streams
+        for g in gps_samples(s)
+    ]
+    return points, [tag] if tag else []
+
+
+def coordinate_patterns(points: list[tuple[float, float]]) -> re.Pattern:
+    """One regex for "this latitude or longitude, with 3 decimals or more", in every spelling
+    a value takes in text: 47.620, 47.62051, +47.6205 (ISO 6709), 047.620 (zero-padded),
+    -122.349..., 47.620999999 (a float printed long); the 3 decimals truncated or rounded.
+    Also the GPMF raw form (degrees x 1e7 as an integer: 476205100). Timestamps are exempt:
+    a number right after ':' is the seconds of a time (10:20:47.620Z is not a latitude)."""
+    forms: set[str] = set()
+    raw: set[str] = set()
+    for value in {abs(v) for p in points for v in p}:
+        whole = int(value)
+        for thousandths in {int(value * 1000) % 1000, round(value * 1000) % 1000}:
+            forms.add(rf"0*{whole}\.{thousandths:03d}\d*")
+        raw.add(rf"{int(value * 1000)}\d{{4}}")
+    decimal = rf"(?<![\d.:])[+-]?(?:{'|'.join(sorted(forms))})"
+    scaled = rf"(?<!\d)-?(?:{'|'.join(sorted(raw))})(?!\d)"
+    return re.compile(f"{decimal}|{scaled}")
 
 
 def emails_in(value) -> list[str]:
@@ -116,6 +210,8 @@ def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("privacy")
     build_landing(tmp / "landing")
     add_pii_traps(tmp / "landing")
+    located = add_location_traps(tmp / "landing")
+    printed: list[str] = []
     lakehouse = LakehouseResource(
         landing=str(tmp / "landing"), lake=str(tmp / "lake"), exports=str(tmp / "exports"), min_payout_cents="0"
     )  # s1's 50 cents are payable: the payout CSV has an address
@@ -133,7 +229,7 @@ def built(tmp_path_factory):
                 defs=defs,
                 resources={**defs.resources, "lakehouse": lakehouse},
                 instance=instance,
-                echo=lambda m: None,
+                echo=printed.append,
             )
             logs = event_log_texts(instance)
     finally:
@@ -143,7 +239,15 @@ def built(tmp_path_factory):
             else:
                 os.environ[k] = v
     assert ok
-    return {"tmp": tmp, "store": DeltaStore(str(tmp / "lake")), "exports": tmp / "exports", "home": home, "logs": logs}
+    return {
+        "tmp": tmp,
+        "store": DeltaStore(str(tmp / "lake")),
+        "exports": tmp / "exports",
+        "home": home,
+        "logs": logs,
+        "printed": printed,
+        "located": located,
+    }
 
 
 def test_email_lives_only_in_subscribers_and_the_payout_csv(built):
@@ -200,6 +304,45 @@ def test_email_lives_only_in_subscribers_and_the_payout_csv(built):
             assert not any(a in t for a in subscribers for t in texts), f
     assert with_email and all(f.name.startswith("payouts_") and f.suffix == ".csv" for f in with_email), with_email
     assert "one@example.com" in with_email[0].read_text()
+
+
+def test_no_exact_coordinate_anywhere(built):
+    """R2b: the GPS tracks and location tags of the run's footage reach no table, export,
+    printed line, Dagster event (logs, metadata) or file of the instance; only their
+    precision-5 geohash cells do."""
+    landing, store, lake = built["tmp"] / "landing", built["store"], Path(built["store"].root)
+    points, tags = [], []
+    for key in built["located"]:
+        p, t = positions_in(landing / "footage" / key)
+        points += p
+        tags += t
+    assert points and TRAP_TAG in tags  # the traps hold what they should
+    pattern = coordinate_patterns(points)
+    assert pattern.search(f"at {TRAP[0]:.5f}") and pattern.search(TRAP_TAG) and pattern.search("476205100")
+    assert not pattern.search("2025-01-08T10:20:47.620Z") and not pattern.search(f"{TRAP[0]:.2f}")
+
+    def leaks(texts: list[str], where: str) -> None:
+        for text in texts:
+            m = pattern.search(text)
+            assert m is None, f"a coordinate in {where}: ...{text[max(0, m.start() - 120) : m.end() + 40]}"
+            for tag in tags:
+                assert tag not in text, f"the container location tag in {where}"
+
+    # the traps went through the run: their clips have telemetry and a 5 km cell, nothing finer
+    inventory = {r["object_key"]: r for r in store.read("footage_inventory").to_pylist()}
+    for key in built["located"]:
+        row = inventory[key]
+        assert row["telemetry"] and row["has_gps"] and re.fullmatch(r"[0-9b-hjkmnp-z]{5}", row["location_cell"]), key
+    tables = sorted(p.name for p in lake.iterdir() if (p / "_delta_log").is_dir())
+    for table in tables:
+        leaks([repr(row) for row in store.read(table).to_pylist()], f"Delta table {table}")
+        leaks([f.read_text("utf-8", "replace") for f in files_under(lake / table / "_delta_log")], f"{table}'s log")
+    for f in files_under(built["exports"]):
+        leaks(file_texts(f), f"export {f.name}")
+    leaks(built["printed"], "the run's printed lines")
+    leaks(built["logs"], "the Dagster event log (log lines and metadata)")
+    for f in files_under(built["home"]):
+        leaks([f.read_bytes().decode("utf-8", "replace")], str(f))
 
 
 def test_no_email_and_no_credential_in_the_dagster_instance(built):

@@ -85,6 +85,13 @@ PREVIOUS = {
         ("activities", pa.list_(S)),
         ("unpublished_only", B),
         ("min_duration_s", F),
+        # contract v2: R5 criteria, R6/R15 whole recordings, R7 sensor bonus
+        ("requires_gps", B),
+        ("requires_imu", B),
+        ("camera_models", pa.list_(S)),
+        ("location_cells", pa.list_(S)),
+        ("whole_recordings", B),
+        ("sensor_bonus_cents", N),
         *SRC,
     ],
     "license_batches": [
@@ -127,6 +134,18 @@ PREVIOUS = {
         ("tier", S),
         ("is_duplicate", B),
         ("duplicate_of", S),
+        # contract v2: R2b telemetry (plus the reason a track could not be read) and R15
+        ("telemetry", B),
+        ("camera_model", S),
+        ("firmware", S),
+        ("recorded_at", TS),
+        ("has_gps", B),
+        ("has_imu", B),
+        ("is_drone", B),
+        ("location_cell", S),
+        ("telemetry_warning", S),
+        ("recording_id", S),
+        ("chapter", N),
         ("upload_day", pa.date32()),
     ],
     "footage_quarantine": [
@@ -134,7 +153,18 @@ PREVIOUS = {
         ("subscriber_id", S),
         ("object_key", S),
         ("reason", S),
+        ("severity", S),  # contract v2: error | warning
         ("upload_day", pa.date32()),
+    ],
+    # contract v2 (R15)
+    "footage_recordings": [
+        ("recording_id", S),
+        ("subscriber_id", S),
+        ("chapters", N),
+        ("complete", B),
+        ("recording_duration_s", F),
+        ("billable_seconds", N),
+        ("first_clip_id", S),
     ],
     "footage_fingerprint_index": [("fp_key", N), ("upload_day", pa.date32()), ("day_files", S), ("upload_month", S)],
     "deal_deliveries": [
@@ -148,6 +178,13 @@ PREVIOUS = {
         ("revenue_month", S),
         ("cutoff_at", TS),
         ("selection_rank", N),
+        # contract v2, frozen at delivery: R7 sensor bonus, R2b facts, R15 recording
+        ("sensor_bonus_cents", N),
+        ("has_gps", B),
+        ("has_imu", B),
+        ("camera_model", S),
+        ("recording_id", S),
+        ("chapter", N),
     ],
     "delivered_batches": [
         ("deal_id", S),
@@ -162,6 +199,9 @@ PREVIOUS = {
         ("billable_seconds", N),
         ("candidates", N),
         ("input_versions", S),
+        # contract v2, frozen with the batch terms: R7 sensor bonus, R6 whole recordings
+        ("sensor_bonus_cents", N),
+        ("whole_recordings", B),
     ],
     "clip_valuations": [
         ("clip_id", S),
@@ -181,6 +221,7 @@ def declared() -> dict[str, Table]:
         *ingestion.TABLES.values(),
         footage.FOOTAGE_INVENTORY,
         footage.FOOTAGE_QUARANTINE_TABLE,
+        footage.FOOTAGE_RECORDINGS,
         footage.FINGERPRINT_INDEX,
         licensing.DEAL_DELIVERIES,
         licensing.DELIVERED_BATCHES,
@@ -213,6 +254,7 @@ def test_the_modules_schemas_are_the_declared_ones():
         (ingest.INGESTED_SCHEMA, "ingested_files"),
         (inventory.INVENTORY_SCHEMA, "footage_inventory"),
         (inventory.FOOTAGE_QUARANTINE_SCHEMA, "footage_quarantine"),
+        (footage.RECORDINGS_SCHEMA, "footage_recordings"),
         (fingerprint_index.INDEX_SCHEMA, "footage_fingerprint_index"),
         (deliveries.DELIVERY_SCHEMA, "deal_deliveries"),
         (deliveries.DELIVERED_BATCH_SCHEMA, "delivered_batches"),
@@ -254,7 +296,7 @@ def test_dagster_column_schemas_come_from_the_declarations():
         assert column_schema is not None, name
         assert [(c.name, c.type, c.description) for c in column_schema.columns] == expected, name
         shown += 1
-    assert shown == 14  # every declared table but ingested_files and the fingerprint index
+    assert shown == 15  # every declared table but ingested_files and the fingerprint index
 
 
 def test_an_ingestion_run_writes_delta_tables_with_the_declared_schemas(tmp_path):

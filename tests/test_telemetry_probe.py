@@ -13,12 +13,10 @@ import dataclasses
 import io
 import re
 import shutil
-from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
 import av
-import numpy as np
 import pytest
 from conftest import encode_mp4
 from hypothesis import HealthCheck, given, settings
@@ -46,43 +44,9 @@ from gopro_assets.domain.footage.probe import (
     telemetry_stream,
 )
 from gopro_assets.domain.footage.telemetry import NO_TELEMETRY
+from gopro_tools.media import mux_gopro  # a real MP4 like a GoPro's: one frame and one GPMF payload per second
 
 MB = 1_000_000
-
-
-def mux_gopro(
-    path: Path,
-    payloads: list[bytes],
-    creation_time: str | None = "2024-06-01T10:20:30.000000Z",
-    handler: str = "GoPro MET",
-    size: tuple[int, int] = (64, 36),
-) -> Path:
-    """A real MP4 like a GoPro's: one video frame and one GPMF payload per second."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    width, height = size
-    with av.open(str(path), "w", format="mp4") as out:
-        if creation_time:
-            out.metadata["creation_time"] = creation_time
-        v = out.add_stream("libx264", rate=1)
-        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
-        v.options = {"preset": "ultrafast"}
-        d = out.add_data_stream("bin_data")  # ffmpeg's mov muxer: sample entry `gpmd`
-        d.metadata["handler_name"] = handler
-        d.time_base = Fraction(1, 1000)
-        rng = np.random.default_rng(7)
-        for i, data in enumerate(payloads):
-            pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-            for pkt in v.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                out.mux(pkt)
-            pkt = av.Packet(data)
-            pkt.stream = d
-            pkt.pts = pkt.dts = i * 1000
-            pkt.duration = 1000
-            pkt.time_base = Fraction(1, 1000)
-            out.mux(pkt)
-        for pkt in v.encode():
-            out.mux(pkt)
-    return path
 
 
 def gpmd_entries(path: Path) -> list[tuple[int, int]]:

@@ -273,7 +273,9 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
     quarantined = {k: broken[k] for k in ("clip_id", "subscriber_id", "object_key", "upload_day")}
     store.overwrite(
         "footage_quarantine",
-        pa.Table.from_pylist([quarantined | {"reason": "unreadable video"}], schema=FOOTAGE_QUARANTINE_SCHEMA),
+        pa.Table.from_pylist(
+            [quarantined | {"reason": "unreadable video", "severity": "error"}], schema=FOOTAGE_QUARANTINE_SCHEMA
+        ),
     )
     store.overwrite("deal_deliveries", pa.Table.from_pylist(deliveries, schema=DELIVERY_SCHEMA))
     store.overwrite("delivered_batches", pa.Table.from_pylist(batches, schema=DELIVERED_BATCH_SCHEMA))

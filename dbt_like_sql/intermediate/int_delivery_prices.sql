@@ -1,6 +1,7 @@
 -- What each delivered clip realised per minute: the valuation model's target
 -- (docs/VALUATION.md). Analytics, not money: a DOUBLE, never paid out from.
---   per_minute: the deal's tier price (R7's price, cents per minute);
+--   per_minute: R7's price, cents per minute: the deal's tier price plus the sensor bonus
+--               frozen with the delivery (v2: a clip with GPS and IMU);
 --   flat_fee:   the batch fee spread over the batch's billable seconds,
 --               gross_cents * 60 / billable_seconds (R9 weights flat-fee batches by seconds,
 --               so every delivered minute of the batch earned the same).
@@ -17,7 +18,7 @@ SELECT
     d.tier,
     d.billable_seconds,
     CASE
-        WHEN b.pricing_model = 'per_minute' THEN CAST(d.tier_price_cents AS DOUBLE)
+        WHEN b.pricing_model = 'per_minute' THEN CAST(d.tier_price_cents + coalesce(d.sensor_bonus_cents, 0) AS DOUBLE)
         WHEN r.billable_seconds > 0 THEN CAST(r.gross_cents AS DOUBLE) * 60.0 / CAST(r.billable_seconds AS DOUBLE)
     END AS realised_cents_per_minute
 FROM deal_deliveries AS d

@@ -4,8 +4,9 @@ WITH delivered AS (
         deal_id, batch_id,
         count(*) AS clips,
         sum(billable_seconds) AS billable_seconds,
-        -- sum of exact values times 60: sum(billable_seconds * price), an exact integer
-        sum(CAST(billable_seconds AS HUGEINT) * tier_price_cents) AS value_x60
+        -- sum of exact values times 60: sum(billable_seconds * price), an exact integer;
+        -- price = tier price + the sensor bonus frozen with the delivery (R7, v2; null before v2)
+        sum(CAST(billable_seconds AS HUGEINT) * (tier_price_cents + coalesce(sensor_bonus_cents, 0))) AS value_x60
     FROM deal_deliveries
     GROUP BY deal_id, batch_id
 ),

@@ -17,7 +17,8 @@ weights AS (
         count(*) AS clips,
         sum(d.billable_seconds) AS billable_seconds,
         sum(CASE WHEN b.pricing_model = 'per_minute'
-                 THEN CAST(d.billable_seconds AS HUGEINT) * d.tier_price_cents
+                 -- R7 price: tier price + the frozen sensor bonus (v2; null before v2)
+                 THEN CAST(d.billable_seconds AS HUGEINT) * (d.tier_price_cents + coalesce(d.sensor_bonus_cents, 0))
                  ELSE CAST(d.billable_seconds AS HUGEINT) END) AS weight
     FROM deal_deliveries AS d
     JOIN delivered_batches AS b USING (deal_id, batch_id)

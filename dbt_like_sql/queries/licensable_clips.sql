@@ -5,15 +5,25 @@
 -- `non_original_clips` is the result of non_original_clips.sql (R4 over the whole
 -- inventory) for the same inventory version, computed once per version by the caller.
 --
+-- With the v2 criterion whole_recordings (R6, R15) the unit is the recording: only the
+-- chapters of licensable recordings are returned, a recording's chapters one after the
+-- other (chapter order), the recordings in R6 order (tier rank of chapter 1 desc,
+-- uploaded_at of chapter 1 asc, recording_id asc). `unit_id` (the recording_id, or the
+-- clip_id clip by clip) tells the selection (selection.py) which rows go together.
+--
 -- Cost at library scale: the cutoff is the same for every clip of the batch, so R1/R1b is
 -- judged once per OWNER (one ASOF join over the subscribers) and R1b exclusions once per
 -- excluded clip; the clips then only meet hash joins. Clips already delivered in this deal
 -- are dropped before those joins.
 WITH deal AS (
-    SELECT * FROM license_deals WHERE deal_id = getvariable('deal_id')
+    SELECT *, list_transform(camera_models, lambda m: lower(m)) AS camera_models_lower  -- R5 (v2): ignoring case
+    FROM license_deals WHERE deal_id = getvariable('deal_id')
 ),
 cutoff AS (
     SELECT CAST(getvariable('cutoff_at') AS TIMESTAMPTZ) AS t
+),
+selection_mode AS (
+    SELECT coalesce(whole_recordings, false) AS whole FROM deal
 ),
 eligible_owners AS (
     -- R1, R1b: the owner's consent state at the cutoff (the last event with event_at <= t)
@@ -42,7 +52,14 @@ candidates AS (
             WHEN 'hd' THEN deal.price_hd_cents
             WHEN 'sd' THEN deal.price_sd_cents
         END AS tier_price_cents,
+        -- R7 (v2): the deal's bonus per minute when the clip has both GPS and IMU, frozen per delivery
+        CASE WHEN deal.pricing_model = 'per_minute' THEN
+            CASE WHEN coalesce(i.has_gps, false) AND coalesce(i.has_imu, false)
+                 THEN coalesce(deal.sensor_bonus_cents, 0) ELSE 0 END
+        END AS sensor_bonus_cents,
         CASE i.tier WHEN 'aerial' THEN 4 WHEN 'uhd' THEN 3 WHEN 'hd' THEN 2 ELSE 1 END AS tier_rank,
+        coalesce(i.has_gps, false) AS has_gps, coalesce(i.has_imu, false) AS has_imu, i.camera_model,
+        i.recording_id, i.chapter,
         deal.pricing_model
     FROM footage_inventory AS i, deal
     WHERE NOT i.is_duplicate                                                             -- R4
@@ -52,15 +69,74 @@ candidates AS (
       AND (deal.min_fps IS NULL OR i.fps >= deal.min_fps)
       AND (deal.activities IS NULL OR coalesce(list_contains(deal.activities, i.activity), false))
       AND (NOT coalesce(deal.unpublished_only, false) OR NOT i.published)
-      AND (deal.min_duration_s IS NULL OR i.duration_s >= deal.min_duration_s)
+      -- under whole_recordings min_duration_s applies to the recording, not per chapter (R6)
+      AND (deal.min_duration_s IS NULL OR coalesce(deal.whole_recordings, false) OR i.duration_s >= deal.min_duration_s)
+      AND (NOT coalesce(deal.requires_gps, false) OR coalesce(i.has_gps, false))        -- R5 (v2)
+      AND (NOT coalesce(deal.requires_imu, false) OR coalesce(i.has_imu, false))        -- R5 (v2)
+      -- R5 (v2): camera_model in camera_models ignoring case; location_cell begins with one
+      -- of the geohash prefixes (stored lower case). A null model or cell never matches.
+      AND (deal.camera_models IS NULL OR coalesce(list_contains(deal.camera_models_lower, lower(i.camera_model)), false))
+      AND (deal.location_cells IS NULL
+           OR coalesce(len(list_filter(deal.location_cells, lambda p: starts_with(i.location_cell, p))) > 0, false))
+      -- R15: a clip without a recording_id (probed before R15) belongs to no recording
+      AND (NOT coalesce(deal.whole_recordings, false) OR i.recording_id IS NOT NULL)
       -- R5 once per deal: not delivered in an EARLIER batch of the deal. This batch's own rows
       -- (left by a run that crashed before marking it delivered) are replaced, so they do not count.
       AND i.clip_id NOT IN (SELECT clip_id FROM deal_deliveries
                             WHERE deal_id = getvariable('deal_id') AND batch_id IS DISTINCT FROM getvariable('batch_id'))
+),
+licensable AS (
+    SELECT c.*
+    FROM candidates AS c
+    JOIN eligible_owners AS o ON o.subscriber_id = c.subscriber_id                       -- R1, R1b
+    WHERE (c.pricing_model <> 'per_minute' OR c.tier_price_cents IS NOT NULL)             -- R5 priced tier
+      AND c.clip_id NOT IN (SELECT clip_id FROM excluded_clips)                           -- R1b clip exclusion
+),
+counted_chapters AS (
+    -- R6/R15 (whole_recordings only): the chapters of a recording uploaded by the cutoff that
+    -- count (in the inventory, so probed and not quarantined; not duplicates, R4), for the
+    -- recordings with at least one licensable chapter
+    SELECT i.recording_id, i.chapter, i.clip_id, i.duration_s, i.uploaded_at,
+           CASE i.tier WHEN 'aerial' THEN 4 WHEN 'uhd' THEN 3 WHEN 'hd' THEN 2 ELSE 1 END AS tier_rank
+    FROM footage_inventory AS i, selection_mode
+    WHERE selection_mode.whole
+      AND i.recording_id IN (SELECT l.recording_id FROM licensable AS l, selection_mode WHERE selection_mode.whole)
+      AND NOT i.is_duplicate
+      AND i.clip_id NOT IN (SELECT clip_id FROM non_original_clips)
+      AND i.uploaded_at <= CAST(getvariable('cutoff_at') AS TIMESTAMPTZ)
+),
+recordings AS (
+    SELECT recording_id,
+           count(*) AS chapters,
+           -- complete as of the cutoff: the counted chapters are exactly 1..n, each once (R15)
+           count(*) = count(DISTINCT chapter) AND min(chapter) = 1 AND max(chapter) = count(*) AS complete,
+           -- summed in chapter order: the same float on every run (as footage_recordings.sql)
+           list_sum(list(duration_s ORDER BY chapter, clip_id)) AS recording_duration_s,
+           min(tier_rank) FILTER (WHERE chapter = 1) AS first_tier_rank,
+           min(uploaded_at) FILTER (WHERE chapter = 1) AS first_uploaded_at
+    FROM counted_chapters
+    GROUP BY recording_id
+),
+licensable_recordings AS (
+    -- R6: complete, every chapter licensable by R5 (so none delivered earlier in the deal),
+    -- and the summed duration_s >= min_duration_s
+    SELECT r.*
+    FROM recordings AS r
+    JOIN (SELECT l.recording_id, count(*) AS licensable_chapters
+          FROM licensable AS l, selection_mode WHERE selection_mode.whole GROUP BY l.recording_id) AS l
+        USING (recording_id)
+    CROSS JOIN deal
+    WHERE r.complete
+      AND l.licensable_chapters = r.chapters
+      AND (deal.min_duration_s IS NULL OR r.recording_duration_s >= deal.min_duration_s)
 )
-SELECT c.clip_id, c.subscriber_id, c.tier, c.tier_rank, c.billable_seconds, c.uploaded_at, c.tier_price_cents
-FROM candidates AS c
-JOIN eligible_owners AS o ON o.subscriber_id = c.subscriber_id                           -- R1, R1b
-WHERE (c.pricing_model <> 'per_minute' OR c.tier_price_cents IS NOT NULL)                 -- R5 priced tier
-  AND c.clip_id NOT IN (SELECT clip_id FROM excluded_clips)                               -- R1b clip exclusion
-ORDER BY c.tier_rank DESC, c.uploaded_at ASC, c.clip_id ASC                               -- R6
+SELECT l.clip_id, l.subscriber_id, l.tier, l.tier_rank, l.billable_seconds, l.uploaded_at, l.tier_price_cents,
+       l.sensor_bonus_cents, l.has_gps, l.has_imu, l.camera_model, l.recording_id, l.chapter,
+       CASE WHEN selection_mode.whole THEN l.recording_id ELSE l.clip_id END AS unit_id
+FROM licensable AS l
+CROSS JOIN selection_mode
+LEFT JOIN licensable_recordings AS r ON r.recording_id = l.recording_id
+WHERE NOT selection_mode.whole OR r.recording_id IS NOT NULL                                        -- R6 whole recordings
+ORDER BY coalesce(r.first_tier_rank, l.tier_rank) DESC,                                   -- R6
+         coalesce(r.first_uploaded_at, l.uploaded_at) ASC,
+         unit_id ASC, l.chapter ASC, l.clip_id ASC

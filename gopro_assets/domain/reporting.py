@@ -49,3 +49,18 @@ def html_table(columns: list[str], rows: list[list], numeric: set[int] = frozens
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def report_figure(**layout):
+    """A plotly figure in the reports' common layout (size, margins, template, legend)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.update_layout(
+        height=420,
+        margin={"l": 70, "r": 20, "t": 30, "b": 50},
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.15},
+        **layout,
+    )
+    return fig

@@ -11,7 +11,8 @@ as it was computed even after later runs changed the lake. The explanation goes:
 
 * the opening balance: the previous month's ``carried_forward_cents``, read from the
   statements table at the version recorded for it;
-* each batch of the month with this subscriber's clips: billable seconds, tier and price,
+* each batch of the month with this subscriber's clips: billable seconds, tier and price
+  (with the sensor bonus of a clip with GPS and IMU, R7),
   the subscriber's weight (R9), the exact share ``pool * weight / batch_weight`` before
   rounding, the floor, the cent added by the largest-remainder step (with the remainder's
   rank and the cents left over) and the difference from the exact share;
@@ -31,7 +32,14 @@ from fractions import Fraction
 
 import pyarrow.compute as pc
 
-from gopro_assets.domain.finance.money import delivery_value, largest_remainder, per_minute_gross, roll_forward
+from gopro_assets.domain.finance.money import (
+    delivery_value,
+    largest_remainder,
+    per_minute_gross,
+    price_per_minute,
+    roll_forward,
+    sensor_bonus,
+)
 from gopro_assets.lake.delta_store import DeltaStore
 
 STATEMENTS = "revenue_share_statements"
@@ -59,9 +67,13 @@ class ClipLine:
     clip_id: str
     tier: str
     billable_seconds: int
-    price_cents_per_minute: int | None  # per_minute deals; None under flat_fee
+    price_cents_per_minute: int | None  # R7 price (tier + sensor bonus) for per_minute deals; None under flat_fee
     weight: int  # R9 weight: seconds x price (per_minute, 60 x the exact value) or seconds (flat_fee)
     value: Fraction | None  # R7 exact value in cents (per_minute); None under flat_fee
+    sensor_bonus_cents: int | None = None  # v2, R7: the bonus inside the price (0: none); None under flat_fee
+    deal_bonus_cents: int | None = None  # the deal's bonus frozen with the batch, for the line's wording
+    has_gps: bool | None = None  # the clip's facts frozen with the delivery (R2b)
+    has_imu: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -274,33 +286,47 @@ def explain(store: DeltaStore, subscriber_id: str, month: str, as_of_version: in
         model = batch["pricing_model"]
         in_batch = [d for d in deliveries if (d["deal_id"], d["batch_id"]) == key]
         clips = []
+        deal_bonus = batch.get("sensor_bonus_cents")  # v2 term frozen with the batch (None before v2)
+
+        def price(d: dict) -> int:
+            """R7: the delivery's price per minute, tier price + its frozen sensor bonus."""
+            return price_per_minute(int(d["tier_price_cents"]), d.get("sensor_bonus_cents"))
+
         for d in sorted(
             (d for d in in_batch if d["subscriber_id"] == subscriber_id),
             key=lambda d: (d.get("selection_rank") or 0, d["clip_id"]),
         ):
             secs = int(d["billable_seconds"])
-            price = d["tier_price_cents"] if model == "per_minute" else None
+            bonus = d.get("sensor_bonus_cents") or 0
+            if model == "per_minute" and bonus != sensor_bonus(deal_bonus, d.get("has_gps"), d.get("has_imu")):
+                problems.append(
+                    f"batch {name}: clip {d['clip_id']} sensor bonus {bonus} != "
+                    f"{sensor_bonus(deal_bonus, d.get('has_gps'), d.get('has_imu'))} from the batch's bonus"
+                    f" {deal_bonus} and its GPS/IMU (R7)"
+                )
             clips.append(
                 ClipLine(
                     d["clip_id"],
                     d["tier"],
                     secs,
-                    price,
-                    secs * int(price) if model == "per_minute" else secs,
-                    delivery_value(secs, int(price)) if model == "per_minute" else None,
+                    price(d) if model == "per_minute" else None,
+                    secs * price(d) if model == "per_minute" else secs,
+                    delivery_value(secs, price(d)) if model == "per_minute" else None,
+                    sensor_bonus_cents=bonus if model == "per_minute" else None,
+                    deal_bonus_cents=deal_bonus if model == "per_minute" else None,
+                    has_gps=d.get("has_gps"),
+                    has_imu=d.get("has_imu"),
                 )
             )
         weights: dict[str, int] = {}
         for d in in_batch:
-            w = int(d["billable_seconds"]) * (int(d["tier_price_cents"]) if model == "per_minute" else 1)
+            w = int(d["billable_seconds"]) * (price(d) if model == "per_minute" else 1)
             weights[d["subscriber_id"]] = weights.get(d["subscriber_id"], 0) + w
         pool, gross = int(rev["pool_cents"]), int(rev["gross_cents"])
         weight, batch_weight = sum(c.weight for c in clips), sum(weights.values())
         # R7: the batch's gross from its deliveries
         if model == "per_minute":
-            expected_gross = per_minute_gross(
-                [delivery_value(int(d["billable_seconds"]), int(d["tier_price_cents"])) for d in in_batch]
-            )
+            expected_gross = per_minute_gross([delivery_value(int(d["billable_seconds"]), price(d)) for d in in_batch])
         else:
             expected_gross = int(batch["fee_cents"] or 0)
         if expected_gross != gross:
@@ -474,11 +500,15 @@ def explanation_lines(e: Explanation) -> list[ExplainLine]:
             if c.price_cents_per_minute is not None:
                 text = (
                     f"  clip {c.clip_id}: {c.tier}, {c.billable_seconds} s x {c.price_cents_per_minute} c/min"
-                    f" = {cents_text(c.value)} c"
+                    f"{_bonus_text(c)} = {cents_text(c.value)} c"
                 )
             else:
                 text = f"  clip {c.clip_id}: {c.tier}, {c.billable_seconds} s (flat fee: weighted by seconds)"
-            out.append(ExplainLine("clip", text, exact=c.value, data={"clip_id": c.clip_id}))
+            out.append(
+                ExplainLine(
+                    "clip", text, exact=c.value, data={"clip_id": c.clip_id, "sensor_bonus_cents": c.sensor_bonus_cents}
+                )
+            )
         unit = "s x c/min" if b.pricing_model == "per_minute" else "s"
         out.append(
             ExplainLine(
@@ -554,6 +584,18 @@ def explanation_lines(e: Explanation) -> list[ExplainLine]:
     out.append(ExplainLine("activity", f"Clips licensed: {e.clips_licensed}, billable seconds: {e.billable_seconds}"))
     check_lines(out)
     return out
+
+
+def _bonus_text(c: ClipLine) -> str:
+    """The sensor bonus inside a per-minute clip line (R7, v2): what it adds, or why a deal
+    with a bonus did not pay it for this clip; nothing when the deal has no bonus."""
+    if c.sensor_bonus_cents:
+        tier_price = c.price_cents_per_minute - c.sensor_bonus_cents
+        return f" ({tier_price} tier price + {c.sensor_bonus_cents} sensor bonus: GPS and IMU)"
+    if c.deal_bonus_cents:
+        missing = " and ".join(k for k, v in (("GPS", c.has_gps), ("IMU", c.has_imu)) if not v)
+        return f" (no sensor bonus: no {missing})"
+    return ""
 
 
 def check_lines(lines: list[ExplainLine]) -> None:

@@ -30,9 +30,21 @@ def round_half_up(value: Fraction | int) -> int:
     return (2 * value.numerator + value.denominator) // (2 * value.denominator)
 
 
-def delivery_value(billable_seconds: int, tier_price_cents: int) -> Fraction:
-    """R7: exact value of one per-minute delivery, in cents."""
-    return Fraction(billable_seconds * tier_price_cents, 60)
+def sensor_bonus(deal_bonus_cents: int | None, has_gps: bool | None, has_imu: bool | None) -> int:
+    """R7 (v2): the bonus per minute a clip earns: the deal's ``sensor_bonus_cents`` when the
+    clip has both GPS and IMU, else 0 (a deal without the key adds nothing)."""
+    return (deal_bonus_cents or 0) if has_gps and has_imu else 0
+
+
+def price_per_minute(tier_price_cents: int, sensor_bonus_cents: int | None = 0) -> int:
+    """R7: ``price_cents`` of a per-minute delivery = the tier's price + the clip's sensor bonus."""
+    return tier_price_cents + (sensor_bonus_cents or 0)
+
+
+def delivery_value(billable_seconds: int, price_cents: int) -> Fraction:
+    """R7: exact value of one per-minute delivery, in cents (``price_cents`` from
+    :func:`price_per_minute`: the tier price plus any sensor bonus)."""
+    return Fraction(billable_seconds * price_cents, 60)
 
 
 def per_minute_gross(values: Sequence[Fraction]) -> int:

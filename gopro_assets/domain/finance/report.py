@@ -22,11 +22,13 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import duckdb
 
 from gopro_assets.domain.finance.exports import SUMMARY_LABELS, check_month, has_table, month_summary
-from gopro_assets.domain.reporting import dollar_ticks, html_table, usd
+from gopro_assets.domain.finance.money import largest_remainder, round_half_up
+from gopro_assets.domain.reporting import dollar_ticks, html_table, report_figure, usd
 from gopro_assets.domain.valuation.report import valuation_report_section
 
 SectionBuild = Callable[[duckdb.DuckDBPyConnection, str], object]
@@ -76,20 +78,6 @@ def _money_axis(fig, max_cents: int, axis: str = "yaxis", title: str = "US dolla
     )
 
 
-def _figure(**layout):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    fig.update_layout(
-        height=420,
-        margin={"l": 70, "r": 20, "t": 30, "b": 50},
-        template="plotly_white",
-        legend={"orientation": "h", "y": -0.15},
-        **layout,
-    )
-    return fig
-
-
 # -- built-in sections -------------------------------------------------------------
 @report_section("Month at a glance", requires=("revenue_share_statements",))
 def summary_section(con, month):
@@ -111,7 +99,7 @@ def revenue_by_deal_section(con, month):
     if not data:
         return "<p>No delivered batches up to this month.</p>"
     months = sorted({m for _, m, _ in data})
-    fig = _figure(
+    fig = report_figure(
         barmode="stack",
         xaxis={
             "type": "category",
@@ -151,7 +139,7 @@ def pool_vs_platform_section(con, month):
     if not data:
         return "<p>No delivered batches up to this month.</p>"
     months = [m for m, _, _ in data]
-    fig = _figure(barmode="stack", xaxis={"type": "category", "title": {"text": "revenue month (R10)"}})
+    fig = report_figure(barmode="stack", xaxis={"type": "category", "title": {"text": "revenue month (R10)"}})
     for i, name in ((1, "contributors' pool"), (2, "platform share")):
         vals = [int(r[i]) for r in data]
         fig.add_trace(
@@ -189,7 +177,7 @@ def payout_distribution_section(con, month):
         buckets[a // step] = buckets.get(a // step, 0) + 1
     keys = range(min(buckets), max(buckets) + 1)
     labels = [f"{usd(k * step)}–{usd((k + 1) * step - 1)}" for k in keys]
-    fig = _figure(
+    fig = report_figure(
         xaxis={"type": "category", "title": {"text": "payout amount"}},
         yaxis={"title": {"text": "subscribers"}, "dtick": 1 if max(buckets.values()) <= 10 else None},
     )
@@ -225,7 +213,7 @@ def carried_forward_section(con, month):
     if not data:
         return "<p>No statements up to this month.</p>"
     months = [m for m, _, _ in data]
-    fig = _figure(
+    fig = report_figure(
         xaxis={"type": "category", "title": {"text": "statement month"}},
         yaxis2={
             "title": {"text": "subscribers carrying a balance"},
@@ -276,6 +264,151 @@ def breaks_section(con, month):
     return "<p>Details are in the workbook's <code>reconciliation_breaks</code> sheet.</p>" + html_table(
         ["side", "status", "lines", "difference (actual − expected)"], table, numeric={2, 3}
     )
+
+
+# R7 (v2): what the camera knows and what it sold for. Gross is money per batch; this is a
+# view of it by the deliveries' facts frozen at delivery (camera_model, has_gps, has_imu).
+SENSOR_GROUPS = (
+    ((True, True), "GPS and IMU"),
+    ((True, False), "GPS only"),
+    ((False, True), "IMU only"),
+    ((False, False), "neither"),
+    ((None, None), "not recorded (delivered before telemetry)"),
+)
+NO_CAMERA = "unknown (no telemetry)"
+
+
+def _sensor_group(has_gps, has_imu) -> str:
+    key = (None, None) if has_gps is None or has_imu is None else (bool(has_gps), bool(has_imu))
+    return dict(SENSOR_GROUPS)[key]
+
+
+def attributed_gross(con, month: str) -> tuple[list[dict], int]:
+    """The gross of the month's batches (R10) attributed to (camera model, GPS/IMU group)
+    cells, and the gross left unattributed (flat-fee breaks: no billable seconds).
+
+    Each batch's ``gross_cents`` is split over its deliveries in proportion to their R9
+    weights (seconds x price per minute, sensor bonus included, under per_minute; seconds
+    under flat_fee), in exact fractions; the cells' sums are then rounded to cents by the
+    largest-remainder method (R9's, ``money.largest_remainder``), so the cells add up to the
+    attributed gross exactly. ``bonus_cents`` is the part of a cell's share that the sensor
+    bonus earned (rounded half up, per cell)."""
+    rows = _rows(
+        con,
+        """WITH d AS (
+               SELECT d.deal_id, d.batch_id, d.camera_model, d.has_gps, d.has_imu, d.billable_seconds,
+                      CASE WHEN r.pricing_model = 'per_minute'
+                           THEN CAST(d.billable_seconds AS HUGEINT) * (d.tier_price_cents + coalesce(d.sensor_bonus_cents, 0))
+                           ELSE CAST(d.billable_seconds AS HUGEINT) END AS w,
+                      CASE WHEN r.pricing_model = 'per_minute'
+                           THEN CAST(d.billable_seconds AS HUGEINT) * coalesce(d.sensor_bonus_cents, 0)
+                           ELSE 0 END AS bonus_w
+               FROM deal_deliveries AS d
+               JOIN batch_revenue AS r USING (deal_id, batch_id)
+               WHERE r.revenue_month = ?
+           )
+           SELECT deal_id, batch_id, camera_model, has_gps, has_imu, count(*), CAST(sum(billable_seconds) AS BIGINT),
+                  CAST(sum(w) AS VARCHAR), CAST(sum(bonus_w) AS VARCHAR)
+           FROM d GROUP BY ALL ORDER BY ALL""",
+        [month],
+    )
+    gross = {
+        (d, b): int(g)
+        for d, b, g in _rows(
+            con, "SELECT deal_id, batch_id, gross_cents FROM batch_revenue WHERE revenue_month = ?", [month]
+        )
+    }
+    batch_weight: dict[tuple, int] = {}
+    for deal, batch, *_, w, _bw in rows:
+        batch_weight[(deal, batch)] = batch_weight.get((deal, batch), 0) + int(w)
+    cells: dict[tuple, dict] = {}
+    for deal, batch, camera, gps, imu, clips, seconds, w, bonus_w in rows:
+        total = batch_weight[(deal, batch)]
+        key = (camera or NO_CAMERA, _sensor_group(gps, imu))
+        cell = cells.setdefault(key, {"clips": 0, "seconds": 0, "share": Fraction(0), "bonus": Fraction(0)})
+        cell["clips"] += int(clips)
+        cell["seconds"] += int(seconds)
+        if total:
+            cell["share"] += Fraction(gross[(deal, batch)] * int(w), total)
+            cell["bonus"] += Fraction(gross[(deal, batch)] * int(bonus_w), total)
+    attributed = sum(g for k, g in gross.items() if batch_weight.get(k))
+    split = largest_remainder(attributed, {key: cell["share"] for key, cell in cells.items()})
+    out = [
+        {
+            "camera_model": c,
+            "sensors": s,
+            "clips": cell["clips"],
+            "billable_seconds": cell["seconds"],
+            "gross_cents": split[(c, s)].cents,
+            "bonus_cents": round_half_up(cell["bonus"]),
+        }
+        for (c, s), cell in sorted(cells.items())
+    ]
+    return out, sum(gross.values()) - attributed
+
+
+@report_section("Revenue by camera model and by GPS/IMU availability", requires=("deal_deliveries", "batch_revenue"))
+def camera_and_sensor_section(con, month):
+    import plotly.graph_objects as go
+
+    cells, unattributed = attributed_gross(con, month)
+    if not cells:
+        return "<p>No deliveries in this month's batches.</p>"
+    note = (
+        '<p class="muted">Batches of this month (R10). Each batch\'s gross is shared among its deliveries by '
+        "their R9 weights (value under per_minute, the sensor bonus included; seconds under flat_fee), then "
+        "rounded to cents by largest remainder, so the rows add up to the month's gross"
+        + (f" less {usd(unattributed)} of flat-fee breaks (no billable seconds to share it by)" if unattributed else "")
+        + ". The sensor bonus (R7) is paid on clips with both GPS and IMU; camera model and sensors are as "
+        "recorded at delivery.</p>"
+    )
+
+    def table(label: str, key: str, order: list[str]) -> str:
+        rows = []
+        for name in order:
+            mine = [c for c in cells if c[key] == name]
+            rows.append(
+                [
+                    name,
+                    f"{sum(c['clips'] for c in mine):,}",
+                    f"{sum(c['billable_seconds'] for c in mine):,}",
+                    usd(sum(c["gross_cents"] for c in mine)),
+                    usd(sum(c["bonus_cents"] for c in mine)),
+                ]
+            )
+        return html_table(
+            [label, "clips", "billable seconds", "gross (attributed)", "of which sensor bonus"],
+            rows,
+            numeric={1, 2, 3, 4},
+        )
+
+    gross_of = lambda key, name: sum(c["gross_cents"] for c in cells if c[key] == name)  # noqa: E731
+    cameras = sorted({c["camera_model"] for c in cells}, key=lambda m: (-gross_of("camera_model", m), m))
+    sensors = [label for _, label in SENSOR_GROUPS if any(c["sensors"] == label for c in cells)]
+    fig = report_figure(
+        barmode="stack",
+        xaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": cameras,
+            "title": {"text": "camera model (at delivery)"},
+        },
+    )
+    for label in sensors:
+        vals = [
+            sum(c["gross_cents"] for c in cells if c["camera_model"] == m and c["sensors"] == label) for m in cameras
+        ]
+        fig.add_trace(
+            go.Bar(
+                name=label,
+                x=cameras,
+                y=vals,
+                customdata=[usd(v) for v in vals],
+                hovertemplate=f"{label} %{{x}}: %{{customdata}}<extra></extra>",
+            )
+        )
+    _money_axis(fig, max(gross_of("camera_model", m) for m in cameras), title="gross revenue (attributed)")
+    return [fig, note, table("camera model", "camera_model", cameras), table("GPS / IMU", "sensors", sensors)]
 
 
 SECTIONS.append(Section("Library valuation (estimates)", valuation_report_section, requires=("library_valuation",)))

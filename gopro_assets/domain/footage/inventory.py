@@ -1,26 +1,34 @@
-"""Footage inventory rules: tier (R3), billable seconds (R2) and duplicates (R4)."""
+"""Footage inventory rules: tier (R3), billable seconds (R2), duplicates (R4), the telemetry
+columns (R2b) and the recording of each clip (R15), and the inventory's daily refresh."""
 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
 from gopro_assets.domain.footage import fingerprint_index
+from gopro_assets.domain.footage.recordings import chapter_of
 from gopro_assets.domain.footage.tables import (
     FOOTAGE_QUARANTINE,
     FOOTAGE_QUARANTINE_SCHEMA,
     INVENTORY,
     INVENTORY_SCHEMA,
 )
+from gopro_assets.domain.footage.telemetry import NO_TELEMETRY
 
 TIER_RANK = {"aerial": 4, "uhd": 3, "hd": 2, "sd": 1}  # R3: aerial > uhd > hd > sd
 
+# footage_quarantine.severity: "error" = not licensable (contract §3); "warning" = the
+# telemetry track could not be read, the clip stays in the inventory and licensable (R2b).
+ERROR, WARNING = "error", "warning"
 
-def tier(mount: str | None, short_side_px: int) -> str:
-    """R3: aerial if mounted on a drone, else by the short side of the frame."""
-    if mount == "drone":
+
+def tier(mount: str | None, short_side_px: int, is_drone: bool | None = False) -> str:
+    """R3: aerial if mounted on a drone (the upload row's mount) or flown by one (the
+    telemetry's is_drone, R2b), else by the short side of the frame."""
+    if mount == "drone" or is_drone:
         return "aerial"
     if short_side_px >= 2160:
         return "uhd"
@@ -86,10 +94,43 @@ def uploads_for_days(store, days: list[date], first_day: date) -> list[dict]:
     return rows
 
 
-def inventory_row(upload: dict, probe) -> dict:
-    """An inventory row from an upload row and its successful probe (R2, R3)."""
-    short_side = min(probe.width, probe.height)
+def recorded_at(creation_time: str | None) -> datetime | None:
+    """R2b ``recorded_at``: the container's ``creation_time`` as written. GoPro writes the
+    camera's local time labelled UTC; it is kept, not converted (docs/FOOTAGE.md). A value
+    without an offset is read as UTC (what the label would be); one that is not an
+    ISO-8601 instant (a hostile or broken tag) gives null."""
+    if not creation_time:
+        return None
+    try:
+        t = datetime.fromisoformat(creation_time.strip())
+    except (ValueError, TypeError):
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def telemetry_columns(summary) -> dict:
+    """The inventory's R2b columns from a probe's telemetry summary (None: no telemetry)."""
+    cols = (summary or NO_TELEMETRY).columns()
+    cols["recorded_at"] = recorded_at(cols["recorded_at"])
+    return cols
+
+
+def derived_columns(row: dict) -> dict:
+    """The columns computed from other columns of an inventory row: tier (R3, which reads
+    is_drone) and the recording (R15, from subscriber_id, clip_id and object_key). Set on
+    every row written, so a reused row follows the rules of the code that writes it."""
+    chapter = chapter_of(row["subscriber_id"], row["clip_id"], row["object_key"])
     return {
+        "tier": tier(row["mount"], row["short_side_px"], row.get("is_drone")),
+        "recording_id": chapter.recording_id,
+        "chapter": chapter.chapter,
+    }
+
+
+def inventory_row(upload: dict, probe) -> dict:
+    """An inventory row from an upload row and its successful probe (R2, R2b, R3, R15)."""
+    short_side = min(probe.width, probe.height)
+    row = {
         "clip_id": upload["clip_id"],
         "object_key": upload["object_key"],
         **{k: upload[k] for k in _UPLOAD_FIELDS},
@@ -103,8 +144,14 @@ def inventory_row(upload: dict, probe) -> dict:
         "bit_rate": probe.bit_rate,
         "size_bytes": probe.size_bytes,
         "fingerprint": probe.fingerprint,
-        "tier": tier(upload["mount"], short_side),
+        **telemetry_columns(probe.telemetry),
     }
+    return row | derived_columns(row)
+
+
+def _quarantine_row(upload: dict, reason: str, severity: str) -> dict:
+    keys = ("clip_id", "subscriber_id", "object_key", "upload_day")
+    return {**{k: upload[k] for k in keys}, "reason": reason, "severity": severity}
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -120,19 +167,37 @@ def refresh_inventory(
     Duplicates are judged against the whole inventory; a row of another partition that
     turns out to be a later copy of a clip written now is re-flagged in place, so the
     inventory never holds two originals of one fingerprint.
+
+    Quarantine (``footage_quarantine``): a clip whose video cannot be probed gets a row of
+    severity ``error`` and no inventory row; a clip whose telemetry track cannot be read
+    keeps its inventory row (``telemetry = false``, ``telemetry_warning`` set) and gets a
+    row of severity ``warning`` (R2b).
+
+    Existing lakes (docs/FOOTAGE.md): the inventory and quarantine tables get the columns
+    this version declares and they lack (``DeltaStore.add_missing_columns``; old quarantine
+    rows were all errors and are marked so). A stored row without the R2b columns
+    (``telemetry`` null: probed before telemetry was read) is not reused: its clip is
+    probed again, so a run over its day fills them.
     """
     import pyarrow.compute as pc
 
     from gopro_assets.domain.ingestion import landing
     from gopro_assets.lake.delta_store import sql_literal
 
+    evolved = {
+        INVENTORY: store.add_missing_columns(INVENTORY, INVENTORY_SCHEMA),
+        FOOTAGE_QUARANTINE: store.add_missing_columns(
+            FOOTAGE_QUARANTINE, FOOTAGE_QUARANTINE_SCHEMA, fill={"severity": f"'{ERROR}'"}
+        ),
+    }
     uploads = uploads_for_days(store, days, first_day)
     in_range = (pc.field("upload_day") >= pa.scalar(days[0], pa.date32())) & (
         pc.field("upload_day") <= pa.scalar(days[-1], pa.date32())
     )
     predicate = f"upload_day >= '{days[0].isoformat()}' AND upload_day <= '{days[-1].isoformat()}'"
     existing = store.read(INVENTORY, schema=INVENTORY_SCHEMA, filter=in_range, prune=predicate).to_pylist()
-    probed = {(r["clip_id"], r["object_key"]): r for r in existing}
+    # reused only when probed by a version that reads telemetry (R2b columns present)
+    probed = {(r["clip_id"], r["object_key"]): r for r in existing if r.get("telemetry") is not None}
     to_probe = [u for u in uploads if (u["clip_id"], u["object_key"]) not in probed]
     results = probe_many(landing_uri, [u["object_key"] for u in to_probe], timeout_s=timeout_s)
 
@@ -140,14 +205,14 @@ def refresh_inventory(
     for u in uploads:
         prior = probed.get((u["clip_id"], u["object_key"]))
         if prior is not None:
-            rows.append({**prior, **{k: u[k] for k in _UPLOAD_FIELDS}})
+            row = {**prior, **{k: u[k] for k in _UPLOAD_FIELDS}}
+            rows.append(row | derived_columns(row))
     for u, res in zip(to_probe, results):
         if res.ok:
             rows.append(inventory_row(u, res))
         else:
-            quarantine.append(
-                {**{k: u[k] for k in ("clip_id", "subscriber_id", "object_key", "upload_day")}, "reason": res.reason}
-            )
+            quarantine.append(_quarantine_row(u, res.reason, ERROR))
+    warnings = [_quarantine_row(r, r["telemetry_warning"], WARNING) for r in rows if r.get("telemetry_warning")]
 
     fingerprints = sorted({r["fingerprint"] for r in rows})
     # R4 against the whole inventory, through the fingerprint index (domain/footage/fingerprint_index.py):
@@ -160,9 +225,10 @@ def refresh_inventory(
     rows.sort(key=lambda r: (r["upload_day"], r["uploaded_at"], r["clip_id"]))
 
     store.replace_where(INVENTORY, landing.to_arrow(rows, INVENTORY_SCHEMA), predicate, partition_by=["upload_day"])
+    flagged = sorted(quarantine + warnings, key=lambda q: (q["upload_day"], q["clip_id"], q["severity"]))
     store.replace_where(
         FOOTAGE_QUARANTINE,
-        landing.to_arrow(quarantine, FOOTAGE_QUARANTINE_SCHEMA),
+        landing.to_arrow(flagged, FOOTAGE_QUARANTINE_SCHEMA),
         predicate,
         partition_by=["upload_day"],
     )
@@ -189,6 +255,9 @@ def refresh_inventory(
         "reused": len(uploads) - len(to_probe),
         "rows": len(rows),
         "quarantined": quarantine,
+        "telemetry_warnings": warnings,
         "duplicates": sum(r["is_duplicate"] for r in rows),
+        "with_telemetry": sum(bool(r["telemetry"]) for r in rows),
+        "columns_added": {t: cols for t, cols in evolved.items() if cols},
         "relabelled_elsewhere": relabelled,
     }

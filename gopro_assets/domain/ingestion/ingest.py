@@ -218,6 +218,14 @@ def ingest_kind(
 DEALS, BATCHES = decl.LICENSE_DEALS.name, decl.LICENSE_BATCHES.name
 
 
+def _has_every_column(store: DeltaStore, table: str, schema) -> bool:
+    """The table exists with every column of ``schema``. A deal table written by an older
+    version (before the v2 deal keys) is rebuilt from the deal files even when none of them
+    changed: a file quarantined then for a key it did not know is judged again."""
+    dt = store.table(table)
+    return dt is not None and set(schema.names) <= {f.name for f in dt.schema().to_arrow()}
+
+
 def ingest_deals(store: DeltaStore, root: FileRoot) -> IngestReport:
     """Deal files (one JSON object each) into ``license_deals`` and ``license_batches``.
 
@@ -229,7 +237,7 @@ def ingest_deals(store: DeltaStore, root: FileRoot) -> IngestReport:
     report = IngestReport("deals")
     pending, modified, files = changed_files(store, root, "deals", "deals/", (".json",))
     report.files_seen = len(files)
-    if not pending and not modified and store.exists(DEALS):
+    if not pending and not modified and _has_every_column(store, DEALS, landing.DEAL_SCHEMA):
         return report
     deals, batches, quarantine, done, seen = [], [], [], [], {}
     for info in files:

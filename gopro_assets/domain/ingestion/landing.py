@@ -293,8 +293,25 @@ def _list_of(conv: Callable[[Any], str]) -> Callable[[Any], list[str]]:
     return conv_list
 
 
+# criteria.location_cells: geohash prefixes, 1..12 characters of the geohash alphabet
+# (the digits and the lower-case letters but a, i, l, o); accepted in either case, stored lower
+GEOHASH_ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
+_GEOHASH_PREFIX = re.compile(f"[{GEOHASH_ALPHABET}]{{1,12}}")
+
+
+def _conv_geohash(value: Any) -> str:
+    """A geohash prefix (criteria.location_cells): 1..12 of the geohash alphabet, lower case."""
+    text = _conv_text(value).lower()
+    if not _GEOHASH_PREFIX.fullmatch(text):
+        raise _FieldError(
+            f"{_show(value)} is not a geohash prefix (1 to 12 characters of 0-9 and the letters b-z except i, l, o)"
+        )
+    return text
+
+
 _conv_id_list = _list_of(_conv_id)  # excluded_buyers
-_conv_text_list = _list_of(_conv_text)  # criteria.activities
+_conv_text_list = _list_of(_conv_text)  # criteria.activities, criteria.camera_models
+_conv_geohash_list = _list_of(_conv_geohash)  # criteria.location_cells
 
 
 def _conv_enum(*allowed: str) -> Callable[[Any], str]:
@@ -603,8 +620,21 @@ def parse_payouts(rel_path: str, data: bytes) -> ParseResult:
 
 PRICING_MODELS = ("per_minute", "flat_fee")
 _DEAL_KEYS = ("deal_id", "buyer_id", "buyer_name", "signed_at", "pricing", "criteria", "batches")
-_PRICING_KEYS = ("model", "tier_prices_cents")
-_CRITERIA_KEYS = ("min_short_side_px", "min_fps", "activities", "unpublished_only", "min_duration_s")
+_PRICING_KEYS = ("model", "tier_prices_cents", "sensor_bonus_cents")  # sensor_bonus_cents: v2, R7
+_CRITERIA_KEYS = (
+    "min_short_side_px",
+    "min_fps",
+    "activities",
+    "unpublished_only",
+    "min_duration_s",
+    # v2 (contract §2): R5 telemetry criteria, R6/R15 whole recordings
+    "requires_gps",
+    "requires_imu",
+    "camera_models",
+    "location_cells",
+    "whole_recordings",
+)
+_BOOL_CRITERIA = ("unpublished_only", "requires_gps", "requires_imu", "whole_recordings")
 _BATCH_KEYS = ("batch_id", "cutoff_at", "max_minutes", "fee_cents")
 
 
@@ -675,6 +705,7 @@ def _validate_deal(obj: Any, rel_path: str) -> tuple[dict | None, list[dict], li
         "pricing_model": None,
         **{f"price_{t}_cents": None for t in TIERS},
         **dict.fromkeys(_CRITERIA_KEYS),
+        "sensor_bonus_cents": None,
     }
 
     # pricing
@@ -721,6 +752,16 @@ def _validate_deal(obj: Any, rel_path: str) -> tuple[dict | None, list[dict], li
             errors.append(
                 "pricing.tier_prices_cents is not allowed for flat_fee pricing (each batch carries fee_cents)"
             )
+        # v2, R7: cents per minute added to the tier price of a clip with GPS and IMU
+        if model == "flat_fee" and "sensor_bonus_cents" in pricing:
+            errors.append(
+                "pricing.sensor_bonus_cents is not allowed for flat_fee pricing (R7: the bonus is added to a"
+                " per-minute tier price; a flat fee has none)"
+            )
+        elif pricing.get("sensor_bonus_cents") is not None:
+            deal["sensor_bonus_cents"] = _deal_int(
+                pricing["sensor_bonus_cents"], "pricing.sensor_bonus_cents", errors, 0
+            )
 
     # criteria (optional; every key optional; null = no filter)
     criteria = obj.get("criteria")
@@ -741,26 +782,32 @@ def _validate_deal(obj: Any, rel_path: str) -> tuple[dict | None, list[dict], li
             for key in ("min_fps", "min_duration_s"):
                 if criteria.get(key) is not None:
                     deal[key] = _deal_number(criteria[key], f"criteria.{key}", errors)
-            acts = criteria.get("activities")
-            if acts is not None:
-                if not isinstance(acts, list):
-                    errors.append(f"criteria.activities must be a list of strings or null, got {_describe(acts)}")
-                elif not acts:
+            for key, conv, anything in (
+                ("activities", _conv_text_list, "any activity"),
+                ("camera_models", _conv_text_list, "any camera"),  # v2; compared ignoring case (R5)
+                ("location_cells", _conv_geohash_list, "anywhere"),  # v2
+            ):
+                items = criteria.get(key)
+                if items is None:
+                    continue
+                if not isinstance(items, list):
+                    errors.append(f"criteria.{key} must be a list of strings or null, got {_describe(items)}")
+                elif not items:
                     errors.append(
-                        "criteria.activities is an empty list: no clip could match"
-                        " (use null or leave it out for any activity)"
+                        f"criteria.{key} is an empty list: no clip could match (use null or leave it out for {anything})"
                     )
                 else:
                     try:
-                        deal["activities"] = _conv_text_list(acts)
+                        deal[key] = conv(items)
                     except _FieldError as exc:
-                        errors.append(f"criteria.activities {exc}")
-            uo = criteria.get("unpublished_only")
-            if uo is not None:
-                if isinstance(uo, bool):
-                    deal["unpublished_only"] = uo
-                else:
-                    errors.append(f"criteria.unpublished_only must be true, false or null, got {_describe(uo)}")
+                        errors.append(f"criteria.{key} {exc}")
+            for key in _BOOL_CRITERIA:
+                flag = criteria.get(key)
+                if flag is not None:
+                    if isinstance(flag, bool):
+                        deal[key] = flag
+                    else:
+                        errors.append(f"criteria.{key} must be true, false or null, got {_describe(flag)}")
 
     # batches
     batch_rows: list[dict] = []

@@ -159,6 +159,32 @@ LICENSE_DEALS = Table(
         Column("activities", pa.list_(_STR), "Criterion: allowed activities; null = any activity."),
         Column("unpublished_only", pa.bool_(), "Criterion: only clips never published."),
         Column("min_duration_s", pa.float64(), "Criterion: minimum duration in seconds; null = any."),
+        # contract v2 (§2): telemetry criteria, whole recordings (R5, R6, R15) and the sensor bonus (R7)
+        Column("requires_gps", pa.bool_(), "Criterion (v2): only clips with has_gps; null or false = any (R5)."),
+        Column("requires_imu", pa.bool_(), "Criterion (v2): only clips with has_imu; null or false = any (R5)."),
+        Column(
+            "camera_models",
+            pa.list_(_STR),
+            "Criterion (v2): allowed camera models, compared with camera_model ignoring case; null = any (R5).",
+        ),
+        Column(
+            "location_cells",
+            pa.list_(_STR),
+            "Criterion (v2): geohash prefixes (lower case); a clip qualifies when its location_cell begins "
+            "with one of them; null = anywhere (R5).",
+        ),
+        Column(
+            "whole_recordings",
+            pa.bool_(),
+            "Criterion (v2): the unit of selection is the whole recording, every chapter delivered together "
+            "(R6, R15); null or false = clip by clip.",
+        ),
+        Column(
+            "sensor_bonus_cents",
+            _INT,
+            "Pricing (v2, per_minute only): cents per minute added to the tier price of a clip with has_gps and "
+            "has_imu (R7); null = no bonus.",
+        ),
         *SOURCE_COLUMNS,
     ),
 )

@@ -105,10 +105,12 @@ def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) 
     candidates = fetch_arrow(con, LICENSABLE_SQL)
     con.close()
     seconds = candidates["billable_seconds"].to_pylist()
-    chosen = select_batch(seconds, batch["max_minutes"])
+    # R6: clip by clip, or recording by recording under whole_recordings (unit_id, R15)
+    chosen = select_batch(seconds, batch["max_minutes"], candidates["unit_id"].to_pylist())
     picked = candidates.take(pa.array(chosen, pa.int64())) if chosen else candidates.slice(0, 0)
     month = revenue_month(batch["cutoff_at"])
     n = picked.num_rows
+    per_minute = deal["pricing_model"] == "per_minute"
     deliveries = pa.table(
         {
             "deal_id": pa.array([batch["deal_id"]] * n, pa.string()),
@@ -118,13 +120,20 @@ def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) 
             "tier": picked["tier"],
             "billable_seconds": picked["billable_seconds"].cast(pa.int64()),
             "tier_price_cents": (
-                picked["tier_price_cents"].cast(pa.int64())
-                if deal["pricing_model"] == "per_minute"
-                else pa.nulls(n, pa.int64())
+                picked["tier_price_cents"].cast(pa.int64()) if per_minute else pa.nulls(n, pa.int64())
             ),
             "revenue_month": pa.array([month] * n, pa.string()),
             "cutoff_at": pa.array([batch["cutoff_at"]] * n, pa.timestamp("us", tz="UTC")),
             "selection_rank": pa.array([i + 1 for i in chosen], pa.int64()),
+            # v2, frozen with the delivery (R7, R12): the bonus charged and the facts behind it
+            "sensor_bonus_cents": (
+                picked["sensor_bonus_cents"].cast(pa.int64()) if per_minute else pa.nulls(n, pa.int64())
+            ),
+            "has_gps": picked["has_gps"],
+            "has_imu": picked["has_imu"],
+            "camera_model": picked["camera_model"],
+            "recording_id": picked["recording_id"],
+            "chapter": picked["chapter"].cast(pa.int64()),
         },
         schema=DELIVERY_SCHEMA,
     )
@@ -142,6 +151,9 @@ def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) 
         "billable_seconds": int(pc.sum(deliveries["billable_seconds"]).as_py() or 0),
         "candidates": candidates.num_rows,
         "input_versions": json.dumps(versions, sort_keys=True),
+        # the deal's v2 terms, frozen with the batch (R7, R12)
+        "sensor_bonus_cents": (deal.get("sensor_bonus_cents") or 0) if per_minute else None,
+        "whole_recordings": bool(deal.get("whole_recordings")),
     }
     marker = pa.Table.from_pylist([row], schema=DELIVERED_BATCH_SCHEMA)
     if store.insert_new(DELIVERED_BATCHES, marker, key=["deal_id", "batch_id"]):
@@ -165,7 +177,10 @@ def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) 
 
 
 def ensure_tables(store: DeltaStore) -> None:
-    if not store.exists(DELIVERIES):
-        store.append(DELIVERIES, DELIVERY_SCHEMA.empty_table())
-    if not store.exists(DELIVERED_BATCHES):
-        store.append(DELIVERED_BATCHES, DELIVERED_BATCH_SCHEMA.empty_table())
+    """Create both tables, or add the columns this version declares to tables written by an
+    older one (the v2 columns; the rows delivered before them keep nulls: R12)."""
+    for table, schema in ((DELIVERIES, DELIVERY_SCHEMA), (DELIVERED_BATCHES, DELIVERED_BATCH_SCHEMA)):
+        if store.exists(table):
+            store.add_missing_columns(table, schema)
+        else:
+            store.append(table, schema.empty_table())

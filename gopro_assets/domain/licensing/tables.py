@@ -21,6 +21,23 @@ DEAL_DELIVERIES = Table(
         Column("revenue_month", _STR, "UTC month of the batch cutoff (R10)."),
         Column("cutoff_at", TS, "Batch cutoff, UTC: eligibility and exclusions are judged at this instant (R5)."),
         Column("selection_rank", _INT, "1-based position of the clip among the batch's licensable clips in R6 order."),
+        # contract v2, frozen at delivery like the tier price (R12): a later deal edit or re-probe
+        # never changes what a delivered batch earned. Null in rows delivered before v2.
+        Column(
+            "sensor_bonus_cents",
+            _INT,
+            "Sensor bonus per minute added to tier_price_cents for this clip (R7): the deal's "
+            "pricing.sensor_bonus_cents when the clip has_gps and has_imu, else 0; null for flat_fee.",
+        ),
+        Column("has_gps", pa.bool_(), "The clip had a GPS fix at delivery (R2b; false without telemetry)."),
+        Column("has_imu", pa.bool_(), "The clip had ACCL and GYRO samples at delivery (R2b; false without telemetry)."),
+        Column("camera_model", _STR, "Camera model at delivery (R2b); null without telemetry."),
+        Column(
+            "recording_id",
+            _STR,
+            "Recording of the clip (R15); under whole_recordings every chapter of it is in this batch (R6).",
+        ),
+        Column("chapter", _INT, "Chapter number of the clip in its recording (R15)."),
     ),
 )
 
@@ -43,5 +60,13 @@ DELIVERED_BATCHES = Table(
             _STR,
             "JSON {table: Delta version} the batch was computed from (time travel for the checks).",
         ),
+        # contract v2, frozen with the batch terms (R12); null in batches delivered before v2
+        Column(
+            "sensor_bonus_cents",
+            _INT,
+            "The deal's sensor bonus per minute when the batch was delivered (R7): 0 when the per_minute deal "
+            "has none, null for flat_fee.",
+        ),
+        Column("whole_recordings", pa.bool_(), "The batch was selected recording by recording (R6, R15)."),
     ),
 )

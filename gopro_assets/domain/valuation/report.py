@@ -9,7 +9,7 @@ No scikit-learn here: building the report does not load the model.
 
 from __future__ import annotations
 
-from gopro_assets.domain.reporting import dollar_ticks, html_table, usd
+from gopro_assets.domain.reporting import dollar_ticks, html_table, report_figure, usd
 
 STATES = [
     ("licensable_now", "licensable now"),
@@ -41,20 +41,6 @@ def _hours(seconds: int) -> str:
     return f"{seconds // 3600:,}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _fig(**layout):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    fig.update_layout(
-        height=420,
-        margin={"l": 70, "r": 20, "t": 30, "b": 50},
-        template="plotly_white",
-        legend={"orientation": "h", "y": -0.15},
-        **layout,
-    )
-    return fig
-
-
 def valuation_report_section(con, month: str | None = None):
     """Report section: [value by consent state chart, opt-in upside chart, summary table].
     ``month`` is unused: the valuation is as of the latest consent snapshot of the lake."""
@@ -68,7 +54,9 @@ def valuation_report_section(con, month: str | None = None):
     tiers = [t for t in TIERS if any(c["tier"] == t for c in cells)]
     states = [(k, label) for k, label in STATES if any(c["consent_state"] == k for c in cells)]
 
-    by_state = _fig(barmode="stack", xaxis={"type": "category", "title": {"text": f"consent state on {snapshot}"}})
+    by_state = report_figure(
+        barmode="stack", xaxis={"type": "category", "title": {"text": f"consent state on {snapshot}"}}
+    )
     for tier in tiers:
         vals = [_cents(c["value"] for c in cells if c["tier"] == tier and c["consent_state"] == k) for k, _ in states]
         by_state.add_trace(
@@ -93,7 +81,7 @@ def valuation_report_section(con, month: str | None = None):
 
     upside_cells = [c for c in cells if c["consent_state"] == "not_opted_in"]
     activities = sorted({c["activity"] for c in upside_cells})
-    upside = _fig(barmode="stack", xaxis={"type": "category", "title": {"text": "activity"}})
+    upside = report_figure(barmode="stack", xaxis={"type": "category", "title": {"text": "activity"}})
     for tier in tiers:
         vals = [
             _cents(c["upside"] for c in upside_cells if c["tier"] == tier and c["activity"] == a) for a in activities
