@@ -4,8 +4,9 @@ its Dagster assets, report section and notebook run on a real lake.
 
 The lake here is synthetic but real: Delta tables with the pipeline's own schemas, the
 consent and revenue SQL models run on DuckDB to derive the rest, and prices drawn from a
-known rule (tier base x activity premium x unpublished premium x noise), so the test
-knows what the model should find.
+known rule (tier base x activity premium x unpublished premium x noise, plus R7's sensor
+bonus for a clip with GPS and IMU telemetry), so the test knows what the model should find
+and that the telemetry features are what finds the bonus.
 """
 
 from __future__ import annotations
@@ -66,13 +67,27 @@ MONTHS = ["2025-02", "2025-03", "2025-04", "2025-05", "2025-06", "2025-07"]
 UPLOADS_SCHEMA = landing.LANDING_KINDS["uploads"].schema
 
 
-def true_price(tier_: str, activity: str | None, published: bool) -> float:
+# telemetry (R2b): a clip with GPS and IMU earns the sensor bonus on top (R7's per-minute bonus)
+SENSOR_BONUS = 40  # cents per minute
+CAMERAS = ["HERO5 Black", "HERO7 Black", "HERO9 Black", "HERO11 Black", "GoPro Max"]
+TELEMETRY_SEED = 1  # its own generator: the clips, deliveries and noise draws stay those of `seed`
+
+
+def base_price(tier_: str, activity: str | None, published: bool) -> float:
     p = BASE[tier_]
     if activity in TARGETED:
         p *= ACTIVITY_PREMIUM
     if not published:
         p *= UNPUBLISHED_PREMIUM
     return p
+
+
+def true_price(tier_: str, activity: str | None, published: bool, gps_imu: bool = False) -> float:
+    return base_price(tier_, activity, published) + (SENSOR_BONUS if gps_imu else 0)
+
+
+def sensors(c: dict) -> bool:
+    return bool(c["has_gps"] and c["has_imu"])
 
 
 def month_end(month: str) -> datetime:
@@ -147,6 +162,7 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
                     }
                 )
     clips, expected_state = [], {}
+    trng = random.Random(seed * 1000 + TELEMETRY_SEED)
     for i in range(n_clips):
         owner = owners[i % len(owners)]
         w, h = rng.choice(RESOLUTIONS)
@@ -155,6 +171,12 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
         duration = round(rng.uniform(5, 60), 2)
         uploaded = datetime(2025, 1, 2, tzinfo=UTC) + timedelta(hours=rng.randint(0, 24 * 150))
         clip_id = f"clip-{i:05d}"
+        # telemetry: most clips have a track with IMU; GPS needs a fix (indoor clips have none);
+        # drone clips come from a HERO5 on a Karma
+        telemetry = drone or trng.random() < 0.85
+        camera = "HERO5 Black" if drone else trng.choice(CAMERAS) if telemetry else None
+        has_gps = telemetry and trng.random() < 0.6
+        has_imu = telemetry and (drone or trng.random() < 0.9)
         clips.append(
             {
                 "clip_id": clip_id,
@@ -178,6 +200,11 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
                 "is_duplicate": False,
                 "duplicate_of": None,
                 "upload_day": uploaded.date(),
+                "telemetry": telemetry,
+                "camera_model": camera,
+                "has_gps": has_gps,
+                "has_imu": has_imu,
+                "is_drone": drone and telemetry,
             }
         )
         expected_state[clip_id] = OWNER_KINDS[owner.split("-")[0]]
@@ -225,12 +252,14 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
             if pricing == "flat_fee":  # the fee is what the clips are worth: its spread is their weighted mean
                 fee = round(
                     sum(
-                        true_price(c["tier"], c["activity"], c["published"]) * c["billable_seconds"] / 60
+                        true_price(c["tier"], c["activity"], c["published"], sensors(c)) * c["billable_seconds"] / 60
                         for c in chosen
                     )
                 )
             for rank, c in enumerate(chosen, 1):
-                price = true_price(c["tier"], c["activity"], c["published"]) * math.exp(rng.gauss(0, NOISE))
+                # the deal's tier price (with its premiums and noise); R7 adds the bonus on top
+                price = base_price(c["tier"], c["activity"], c["published"]) * math.exp(rng.gauss(0, NOISE))
+                bonus = SENSOR_BONUS if pricing == "per_minute" and sensors(c) else None
                 deliveries.append(
                     {
                         "deal_id": deal,
@@ -240,6 +269,10 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
                         "tier": c["tier"],
                         "billable_seconds": c["billable_seconds"],
                         "tier_price_cents": round(price) if pricing == "per_minute" else None,
+                        "sensor_bonus_cents": bonus,
+                        "has_gps": c["has_gps"],
+                        "has_imu": c["has_imu"],
+                        "camera_model": c["camera_model"],
                         "revenue_month": month,
                         "cutoff_at": cutoff,
                         "selection_rank": rank,
@@ -255,6 +288,7 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
                     "revenue_month": month,
                     "max_minutes": None,
                     "fee_cents": fee,
+                    "sensor_bonus_cents": SENSOR_BONUS if pricing == "per_minute" else None,
                     "clips": len(chosen),
                     "billable_seconds": sum(c["billable_seconds"] for c in chosen),
                     "candidates": len(chosen),
@@ -326,6 +360,22 @@ def test_model_beats_tier_mean_baseline_on_known_structure(trained):
     assert trained.metrics["backtest"]["model_mae"] == bt.model["mae"]
 
 
+def test_telemetry_features_beat_the_same_model_without_them(synthetic, trained):
+    """The GPS+IMU sensor bonus is in the prices: the model with the telemetry features
+    finds it, the same model without them cannot (both fitted and scored here)."""
+    rows = synthetic[2]
+    with_t = val.backtest(rows)
+    without = val.backtest(rows, features=val.TELEMETRY_FREE)
+    assert with_t.test_months == without.test_months and with_t.test_rows == without.test_rows
+    assert with_t.model == trained.backtest.model  # the served backtest is the one with telemetry
+    assert with_t.model["mae"] < 0.8 * without.model["mae"], (with_t.model, without.model)
+    assert with_t.model_per_minute["mae"] < 0.8 * without.model_per_minute["mae"]
+    assert with_t.model["r2"] > without.model["r2"]
+    # both are recorded with the served model's evidence
+    assert trained.metrics["backtest"]["model_mae_without_telemetry"] == without.model["mae"]
+    assert set(val.TELEMETRY) <= set(val.FEATURES) and not set(val.TELEMETRY) & set(val.TELEMETRY_FREE)
+
+
 def probe(**overrides) -> pa.Table:
     clip = {
         "tier": "hd",
@@ -337,6 +387,10 @@ def probe(**overrides) -> pa.Table:
         "published": False,
         "is_vertical": False,
         "owner_tenure_days": 30,
+        "has_gps": False,
+        "has_imu": False,
+        "is_drone": False,
+        "camera_generation": "hero7",
     } | overrides
     return pa.Table.from_pylist([clip])
 
@@ -354,6 +408,10 @@ def test_model_recovers_the_premiums(trained):
         price(tier="hd"),
         price(tier="sd", short_side_px=720),
     ]
+    # the sensor bonus: GPS and IMU together, not either alone
+    bonus = price(has_gps=True, has_imu=True) - price()
+    assert bonus == pytest.approx(SENSOR_BONUS, rel=0.35), bonus
+    assert abs(price(has_gps=True) - price()) < 0.5 * SENSOR_BONUS
     assert tiers == sorted(tiers, reverse=True), tiers
     for got, t in zip(tiers, ["aerial", "uhd", "hd", "sd"]):
         assert got == pytest.approx(true_price(t, "hike", False), rel=0.12), t
@@ -572,6 +630,15 @@ def test_library_valuation_states_and_opt_in_upside(materialized):
         assert got[state] == pytest.approx(expected[state]), state
     upside = sum(r["opt_in_upside_cents"] for r in lib)
     assert upside == pytest.approx(expected["not_opted_in"]) and upside > 0
+    # what telemetry adds: the upside's clips with GPS and IMU, and what a clip of each is worth
+    upside_clips = [c for c, state in info["expected_state"].items() if state == "not_opted_in"]
+    with_sensors = [c for c in upside_clips if sensors(info["clips"][c])]
+    gps_upside = sum(r["opt_in_upside_gps_imu_cents"] for r in lib)
+    assert gps_upside == pytest.approx(sum(valuations[c] for c in with_sensors)) and 0 < gps_upside < upside
+    assert sum(r["gps_imu_clips"] for r in lib) == sum(sensors(c) for c in info["clips"].values())
+    assert sum(r["gps_imu_value_cents"] for r in lib) == pytest.approx(
+        sum(valuations[c] for c, clip in info["clips"].items() if sensors(clip))
+    )
     assert {r["snapshot_date"] for r in lib} == {THROUGH}
     assert sum(r["clips"] for r in lib) == len(info["clips"])
 
@@ -587,6 +654,7 @@ def test_valuation_section_in_the_finance_report(materialized):
     page = build_report(con, "2025-07", sections=[section]).decode()
     assert "Library valuation (estimates)" in page and "Not money owed" in page
     assert page.count('class="plotly-graph-div"') == 2
+    assert "What telemetry adds" in page and "clips with GPS+IMU" in page
     assert page == build_report(con, "2025-07", sections=[section]).decode()  # reproducible
 
 
@@ -629,6 +697,7 @@ def test_notebook_runs_on_the_lake(materialized, tmp_path, monkeypatch):
 
 # -- the real pipeline ------------------------------------------------------------------
 @pytest.mark.integration
+@pytest.mark.system  # the whole library pipeline on a generated demo
 def test_run_all_values_every_clip_of_a_demo_lake(tmp_path):
     """gopro-lake's own path on a small generated demo: ingest, probe, deliver, revenue,
     then the valuation stage of lib.pipeline.run_all."""

@@ -1,6 +1,7 @@
 -- The library's estimated value by tier x activity x consent state, as of the latest
 -- consent snapshot day at or before the run's as_of, and the opt-in upside: the value of
--- footage whose owners would be eligible if they opted in (docs/VALUATION.md).
+-- footage whose owners would be eligible if they opted in, and how much of it is footage
+-- with GPS and IMU telemetry (docs/VALUATION.md).
 -- Estimates from clip_valuations (a model), never money owed.
 WITH snapshot_day AS (
     SELECT max(snapshot_date) AS snapshot_date
@@ -17,6 +18,7 @@ owners AS (
 ),
 clips AS (
     SELECT f.clip_id, f.subscriber_id, f.tier, f.activity, f.billable_seconds, f.is_duplicate, f.uploaded_at,
+           f.has_gps AND f.has_imu AS has_gps_imu,
            v.predicted_value_cents, v.model_version,
            o.is_eligible, o.ineligible_reason, o.t,
            (SELECT snapshot_date FROM snapshot_day) AS snapshot_date
@@ -54,6 +56,12 @@ SELECT
     CAST(sum(billable_seconds) AS BIGINT) AS billable_seconds,
     sum(predicted_value_cents) AS predicted_value_cents,
     sum(CASE WHEN consent_state = 'not_opted_in' THEN predicted_value_cents ELSE 0 END) AS opt_in_upside_cents,
+    -- what telemetry adds (R2b, R7's sensor bonus): the cell's clips with GPS and IMU, and
+    -- their share of the value and of the opt-in upside (the rest is footage without them)
+    count(*) FILTER (WHERE has_gps_imu) AS gps_imu_clips,
+    coalesce(sum(predicted_value_cents) FILTER (WHERE has_gps_imu), 0) AS gps_imu_value_cents,
+    coalesce(sum(predicted_value_cents) FILTER (WHERE has_gps_imu AND consent_state = 'not_opted_in'), 0)
+        AS opt_in_upside_gps_imu_cents,
     min(model_version) AS model_version
 FROM states
 GROUP BY snapshot_date, tier, activity, consent_state

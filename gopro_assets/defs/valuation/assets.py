@@ -51,6 +51,11 @@ def model_metadata(trained: lib.TrainedValuation, pointer: dict) -> dict:
             for stat in ("mae", "r2"):
                 if figures.get(stat) is not None:
                     meta[f"{name}_{stat}"] = dg.MetadataValue.float(float(figures[stat]))
+    free = trained.backtest_without_telemetry
+    if free is not None:  # the same model without the telemetry features: what they add
+        for name, figures in [("model", free.model), ("per_minute_model", free.model_per_minute)]:
+            if figures.get("mae") is not None:
+                meta[f"{name}_mae_without_telemetry"] = dg.MetadataValue.float(float(figures["mae"]))
     return meta
 
 

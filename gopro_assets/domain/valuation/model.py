@@ -5,8 +5,10 @@ explains the choices; in short:
 
 * **Rows.** One training row per delivery (batch x clip) with a realised price: the
   ``int_delivery_prices`` SQL model (target) joined to ``int_clip_features`` (features).
-* **Features** are clip attributes only (:data:`FEATURES`); :func:`check_features`
-  refuses anything else, so nothing derived from prices can leak the target.
+* **Features** are clip attributes only (:data:`FEATURES`), among them the telemetry
+  (:data:`TELEMETRY`: GPS, IMU, drone, camera generation); :func:`check_features`
+  refuses anything else, so nothing derived from prices can leak the target. The
+  backtest also runs without the telemetry (:data:`TELEMETRY_FREE`) to show what it adds.
 * **Split by time** (:func:`time_split`): train on earlier revenue months, test on the
   latest ones; :func:`assert_no_leakage` proves no test-month row is in training.
 * **Model**: the tier's mean price times a premium learned by a scikit-learn ``Pipeline``
@@ -42,9 +44,23 @@ from gopro_assets.domain.valuation.tables import CLIP_VALUATIONS
 from gopro_assets.lake.storage import FileRoot, sha256_bytes
 
 SEED = 20250101
-CATEGORICAL = ["tier", "activity", "mount"]
-NUMERIC = ["short_side_px", "fps", "duration_s", "published", "is_vertical", "owner_tenure_days"]
+CATEGORICAL = ["tier", "activity", "mount", "camera_generation"]
+NUMERIC = [
+    "short_side_px",
+    "fps",
+    "duration_s",
+    "published",
+    "is_vertical",
+    "owner_tenure_days",
+    "has_gps",
+    "has_imu",
+    "is_drone",
+]
 FEATURES = CATEGORICAL + NUMERIC
+# The telemetry features (R2b): what the camera recorded. ``backtest(..., TELEMETRY_FREE)``
+# fits the same model without them, to measure what they add (docs/VALUATION.md).
+TELEMETRY = ["camera_generation", "has_gps", "has_imu", "is_drone"]
+TELEMETRY_FREE = tuple(c for c in FEATURES if c not in TELEMETRY)
 TARGET = "realised_cents_per_minute"
 KEY = ["deal_id", "batch_id", "clip_id"]
 TIME = "revenue_month"
@@ -195,14 +211,20 @@ class TierMeanBaseline(RegressorMixin, BaseEstimator):
         )
 
 
-def make_pipeline(seed: int = SEED) -> Pipeline:
+def make_pipeline(seed: int = SEED, features: tuple[str, ...] | None = None) -> Pipeline:
     """One-hot categoricals, numerics as they are (trees need no scaling), and gradient
     boosted trees with the Huber loss and a fixed seed (no subsampling, no early stopping:
-    nothing random is left but the seed)."""
+    nothing random is left but the seed). ``features`` (default: all of :data:`FEATURES`)
+    picks a subset, e.g. :data:`TELEMETRY_FREE`; the other columns are dropped."""
+    use = FEATURES if features is None else [c for c in FEATURES if c in features]
     features = ColumnTransformer(
         [
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
-            ("numeric", "passthrough", NUMERIC),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                [c for c in CATEGORICAL if c in use],
+            ),
+            ("numeric", "passthrough", [c for c in NUMERIC if c in use]),
         ],
         verbose_feature_names_out=False,
     )
@@ -233,22 +255,23 @@ class TierRelativeModel(RegressorMixin, BaseEstimator):
     docs/VALUATION.md.
     """
 
-    def __init__(self, seed: int = SEED):
+    def __init__(self, seed: int = SEED, features: tuple[str, ...] | None = None):
         self.seed = seed
+        self.features = features  # None: all of FEATURES
 
     def fit(self, X: pl.DataFrame, y):
         y = np.asarray(y, dtype=np.float64)
         self.tier_means_ = TierMeanBaseline().fit(X, y)
         base = np.maximum(self.tier_means_.predict(X), MIN_PRICE)
-        self.premium_ = make_pipeline(self.seed).fit(X, np.log(np.maximum(y, MIN_PRICE) / base))
+        self.premium_ = make_pipeline(self.seed, self.features).fit(X, np.log(np.maximum(y, MIN_PRICE) / base))
         return self
 
     def predict(self, X: pl.DataFrame) -> np.ndarray:
         return np.maximum(self.tier_means_.predict(X), MIN_PRICE) * np.exp(self.premium_.predict(X))
 
 
-def make_model(seed: int = SEED) -> TierRelativeModel:
-    return TierRelativeModel(seed)
+def make_model(seed: int = SEED, features: tuple[str, ...] | None = None) -> TierRelativeModel:
+    return TierRelativeModel(seed, features)
 
 
 def _metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -273,12 +296,16 @@ class Backtest:
         return self.model["mae"] < self.baseline["mae"]
 
 
-def backtest(rows: pa.Table, seed: int = SEED, share: float = TEST_SHARE) -> Backtest:
-    """Fit on the training months only, score model and baseline on the test months."""
+def backtest(
+    rows: pa.Table, seed: int = SEED, share: float = TEST_SHARE, features: tuple[str, ...] | None = None
+) -> Backtest:
+    """Fit on the training months only, score model and baseline on the test months.
+    ``features``: the model's feature subset (default all; :data:`TELEMETRY_FREE` measures
+    what the telemetry adds)."""
     split = time_split(rows, share)
     X_train, y_train = frame(split.train), target(split.train)
     X_test, y_test = frame(split.test), target(split.test)
-    model = make_model(seed).fit(X_train, y_train)
+    model = make_model(seed, features).fit(X_train, y_train)
     baseline = TierMeanBaseline().fit(X_train, y_train)
     seen = set(split.train.column("clip_id").to_pylist())
     predicted, base = np.maximum(model.predict(X_test), 0.0), baseline.predict(X_test)
@@ -316,6 +343,7 @@ class TrainedValuation:
     version: str = ""
     metrics: dict = field(default_factory=dict)
     seed: int = SEED
+    backtest_without_telemetry: Backtest | None = None  # the same model without TELEMETRY
 
 
 def train(rows: pa.Table, seed: int = SEED, share: float = TEST_SHARE) -> TrainedValuation:
@@ -327,9 +355,11 @@ def train(rows: pa.Table, seed: int = SEED, share: float = TEST_SHARE) -> Traine
     months = sorted(set(rows.column(TIME).to_pylist()))
     if rows.num_rows == 0:
         return TrainedValuation(None, "none", "no delivery has a realised price yet", 0, [], None)
-    bt = None
+    bt = bt_free = None
     if len(months) >= 2:
         bt = backtest(rows, seed, share)
+        # the same model without the telemetry features: what they add, for the metadata
+        bt_free = backtest(rows, seed, share, TELEMETRY_FREE) if rows.num_rows >= MIN_MODEL_ROWS else None
     X, y = frame(rows), target(rows)
     if rows.num_rows < MIN_MODEL_ROWS:
         kind, reason = (
@@ -355,13 +385,14 @@ def train(rows: pa.Table, seed: int = SEED, share: float = TEST_SHARE) -> Traine
     trained = TrainedValuation(
         estimator, kind, reason, rows.num_rows, months, bt, blob, sha, version=f"{months[-1]}-{sha[:12]}", seed=seed
     )
+    trained.backtest_without_telemetry = bt_free
     trained.metrics = metrics_dict(trained)
     return trained
 
 
 def metrics_dict(t: TrainedValuation) -> dict:
     """Plain JSON of the evidence (written next to the artefact and into asset metadata)."""
-    bt = t.backtest
+    bt, free = t.backtest, t.backtest_without_telemetry
     return {
         "model_kind": t.kind,
         "reason": t.reason,
@@ -369,6 +400,7 @@ def metrics_dict(t: TrainedValuation) -> dict:
         "months": t.months,
         "seed": t.seed,
         "features": FEATURES,
+        "telemetry_features": TELEMETRY,
         "backtest": None
         if bt is None
         else {
@@ -385,6 +417,9 @@ def metrics_dict(t: TrainedValuation) -> dict:
             "per_minute_baseline_mae": bt.baseline_per_minute["mae"],
             "per_minute_baseline_r2": bt.baseline_per_minute["r2"],
             "test_clips_seen_in_training": bt.test_clips_seen_in_training,
+            # the same model fitted without the telemetry features (None below MIN_MODEL_ROWS)
+            "model_mae_without_telemetry": free.model["mae"] if free else None,
+            "per_minute_model_mae_without_telemetry": free.model_per_minute["mae"] if free else None,
         },
     }
 

@@ -26,6 +26,8 @@ def _cells(con) -> list[dict]:
         SELECT tier, activity, consent_state, CAST(clips AS BIGINT) AS clips,
                CAST(billable_seconds AS BIGINT) AS billable_seconds,
                predicted_value_cents AS value, opt_in_upside_cents AS upside,
+               CAST(gps_imu_clips AS BIGINT) AS gps_imu_clips, gps_imu_value_cents AS gps_imu_value,
+               opt_in_upside_gps_imu_cents AS gps_imu_upside,
                CAST(snapshot_date AS VARCHAR) AS snapshot_date, model_version
         FROM library_valuation ORDER BY tier, activity, consent_state""")
     names = [d[0] for d in rel.description]
@@ -124,4 +126,43 @@ def valuation_report_section(con, month: str | None = None):
     )
     table = html_table(["consent state", "clips", "hours (h:mm:ss)", "estimated value"], rows, numeric={1, 2, 3})
     charts = [by_state] + ([upside] if upside_cells else [])
-    return [note, *charts, table]
+    return [note, *charts, table, _telemetry_table(cells, states)]
+
+
+def _telemetry_table(cells: list[dict], states: list[tuple[str, str]]):
+    """What telemetry adds: per consent state, the clips and value with GPS and IMU (R2b,
+    they earn R7's sensor bonus) against those without; the not_opted_in row is the
+    opt-in upside split by telemetry."""
+    rows = []
+    for k, label in states:
+        mine = [c for c in cells if c["consent_state"] == k]
+        clips, gps = sum(c["clips"] for c in mine), sum(c["gps_imu_clips"] or 0 for c in mine)
+        value, gps_value = _cents(c["value"] for c in mine), _cents(c["gps_imu_value"] or 0 for c in mine)
+        per = lambda v, n: usd(int(round(v / n))) if n else "-"  # noqa: E731
+        rows.append(
+            [
+                label,
+                f"{gps:,}",
+                usd(gps_value),
+                per(gps_value, gps),
+                f"{clips - gps:,}",
+                usd(value - gps_value),
+                per(value - gps_value, clips - gps),
+            ]
+        )
+    upside_gps = _cents(c["gps_imu_upside"] or 0 for c in cells)
+    note = (
+        '<p class="muted">What telemetry adds (estimates): clips whose telemetry has GPS and IMU earn the '
+        f"sensor bonus and the model values them accordingly. Of the opt-in upside, {usd(upside_gps)} is footage "
+        "with GPS and IMU.</p>"
+    )
+    headers = [
+        "consent state",
+        "clips with GPS+IMU",
+        "their value",
+        "per clip",
+        "clips without",
+        "their value",
+        "per clip",
+    ]
+    return note + html_table(headers, rows, numeric={1, 2, 3, 4, 5, 6})
