@@ -12,6 +12,11 @@ The footage is real and generated here with PyAV:
   each written twice (moov at the start and at the end): one closed GOP of noisy frames is
   encoded once and its packets are repeated for the whole duration (the technique of
   ``gopro_tools/media.py``, the demo's and the tests' encoder), so a 1 GB file costs seconds.
+* the long 1080p60 clip again with a real-sized GoPro telemetry track (R2b): one ~7 kB
+  GPMF payload per second over its whole duration, a GPS fix from payload 1 or none at all,
+  for the bytes read (header + fingerprint < 2 MB, plus exactly the payloads read) and the
+  storage requests, locally and through S3; and files/s on the small clips that have a
+  telemetry track, beside the bare loop and as CPU time per clip in one process.
 
 Every method reads files that were just written (page cache), measured in fresh processes.
 """
@@ -63,7 +68,7 @@ def _small_specs(n: int):
     return out
 
 
-def _encode_small(root: Path, scale: Scale) -> list[str]:
+def _encode_small(root: Path, scale: Scale) -> tuple[list[str], list[str]]:
     from gopro_tools.media import encode_mp4  # the demo's cheap real MP4s
 
     encodes = []
@@ -73,7 +78,8 @@ def _encode_small(root: Path, scale: Scale) -> list[str]:
         path = scratch / f"enc{k:03d}.MP4"
         encode_mp4(path, spec)
         encodes.append(path.read_bytes())
-    keys = []
+    specs = _small_specs(scale.probe_distinct_encodes)
+    keys, with_telemetry = [], []
     for i in range(scale.probe_small_files):
         data = encodes[i % len(encodes)]
         # a top-level free box with the file number: valid MP4, unique bytes
@@ -82,19 +88,54 @@ def _encode_small(root: Path, scale: Scale) -> list[str]:
         (root / "footage" / key).parent.mkdir(parents=True, exist_ok=True)
         (root / "footage" / key).write_bytes(data + tail)
         keys.append(key)
+        if specs[i % len(encodes)].telemetry:
+            with_telemetry.append(key)
     shutil.rmtree(scratch)
-    return keys
+    return keys, with_telemetry
+
+
+# A real HERO payload is ~6-8 kB per second (GPS5 at 18 Hz, ACCL/GYRO at 200 Hz, CORI,
+# GRAV, ... : gopro-samples/README); gpmf_payload() writes ~3 kB, so a filler stream pads it.
+TELEMETRY_PAYLOAD_BYTES = 7000
+
+
+def _real_sized_payload(second: int, gps_fix: int) -> bytes:
+    """One second of GPMF as gopro_tools.media writes it (device 1, GPS5 with ``gps_fix``,
+    ACCL, GYRO), padded to ~TELEMETRY_PAYLOAD_BYTES with a 60 Hz-like ``CORI`` stream
+    inside the same DEVC (the probe's reader parses and ignores it)."""
+    from gopro_tools.media import _klv, _nest, _text, gpmf_payload
+
+    base = gpmf_payload(second, gps_fix=gps_fix)
+    missing = max(0, TELEMETRY_PAYLOAD_BYTES - len(base) - 48)
+    n = max(1, missing // 8)
+    cori = _nest(
+        b"STRM",
+        _text(b"STNM", "CameraOrientation")
+        + _klv(b"SCAL", b"s", 2, 1, struct.pack(">h", 32767))
+        + _klv(b"CORI", b"s", 8, n, struct.pack(">4h", 32767, 0, 0, 0) * n),
+    )
+    return _nest(b"DEVC", base[8:] + cori)
 
 
 def _encode_big(
-    path: Path, width: int, height: int, fps: int, seconds: int, noise: float, faststart: bool, gop: int = 16
+    path: Path,
+    width: int,
+    height: int,
+    fps: int,
+    seconds: int,
+    noise: float,
+    faststart: bool,
+    gop: int = 16,
+    gps_fix: int | None = None,
 ) -> None:
     """A long clip: one closed GOP of partly noisy frames (camera-like bit rate), repeated,
-    with a silent AAC track interleaved as a camera writes it."""
+    with a silent AAC track interleaved as a camera writes it; with ``gps_fix`` set, also a
+    GoPro telemetry track ("GoPro MET", ``gpmd``) of one real-sized payload per second
+    whose GPS5 samples carry that GPSF (0: no fix anywhere, 3: a 3D fix from payload 1)."""
     import av
     import numpy as np
 
-    from gopro_tools.media import _audio_packets, _packet
+    from gopro_tools.media import TELEMETRY_HANDLER, _audio_packets, _packet
 
     rng = np.random.default_rng(width + fps)
     options = {"movflags": "+faststart"} if faststart else {}
@@ -108,6 +149,10 @@ def _encode_big(
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0",
         }
         audio = out.add_stream("aac", rate=48000, layout="stereo")
+        data = None
+        if gps_fix is not None:
+            data = out.add_data_stream("bin_data")
+            data.metadata["handler_name"] = TELEMETRY_HANDLER
         base = np.tile(np.linspace(40, 200, height, dtype=np.uint8)[:, None], (1, width))
         packets = []
         for i in range(gop):
@@ -134,15 +179,24 @@ def _encode_big(
                 dts_n = (dts if dts is not None else pts) + rep * loop
                 yield float(dts_n * tb), 0, _packet(video, payload, pts + rep * loop, dts_n, tb, step, key)
 
+        def data_packets():
+            ms = Fraction(1, 1000)
+            for sec in range(seconds):
+                payload = _real_sized_payload(sec, gps_fix)
+                yield float(sec), 2, _packet(data, payload, sec * 1000, sec * 1000, ms, 1000, True)
+
         import heapq
 
-        for _, _, packet in heapq.merge(video_packets(), _audio_packets(audio, seconds), key=lambda x: (x[0], x[1])):
+        sources = [video_packets(), _audio_packets(audio, seconds)]
+        if data is not None:
+            sources.append(data_packets())
+        for _, _, packet in heapq.merge(*sources, key=lambda x: (x[0], x[1])):
             out.mux(packet)
 
 
 def make_footage(root: Path, scale: Scale) -> dict:
     started = time.monotonic()
-    small = _encode_small(root, scale)
+    small, small_telemetry = _encode_small(root, scale)
     big = []
     s1080, s4k = scale.big_file_seconds
     for w, h, fps, seconds, noise in [(1920, 1080, 60, s1080, 0.07), (3840, 2160, 30, s4k, 0.06)]:
@@ -179,10 +233,34 @@ def make_footage(root: Path, scale: Scale) -> dict:
                 "seconds": min(2, s4k),
             }
         )
+    # R2b's cost: the long 1080p60 clip again, with a real-sized telemetry track (one ~7 kB
+    # payload per second over the whole duration), a fix in payload 1 or none at all.
+    s_tel = s1080
+    telemetry = []
+    for fix, gps_fix in (("fix", 3), ("nofix", 0)):
+        for faststart in (True, False):
+            key = f"sub-big/2025/01/GX01T{fix.upper()}{'F' if faststart else 'E'}.MP4"
+            path = root / "footage" / key
+            _encode_big(path, 1920, 1080, 60, s_tel, 0.07, faststart, gps_fix=gps_fix)
+            telemetry.append(
+                {
+                    "key": key,
+                    "size": path.stat().st_size,
+                    "moov": "start" if faststart else "end",
+                    "resolution": "1920x1080",
+                    "fps": 60,
+                    "seconds": s_tel,
+                    "gps": fix,
+                    "payloads": s_tel,
+                    "payload_bytes": [len(_real_sized_payload(sec, gps_fix)) for sec in range(s_tel)],
+                }
+            )
     return {
         "small": small,
+        "small_telemetry": small_telemetry,
         "big": big,
         "worst": worst,
+        "telemetry": telemetry,
         "seconds": time.monotonic() - started,
         "small_bytes": sum((root / "footage" / k).stat().st_size for k in small),
     }
@@ -205,6 +283,47 @@ def _probe_many(args: dict) -> dict:
         "meta": {r.object_key: [r.duration_s, r.width, r.height, r.fps, r.codec] for r in results},
         "bytes_read": {r.object_key: r.bytes_read for r in results},
     }
+
+
+def _in_process(args: dict) -> dict:
+    """One process, no workers: the per-file cost of probe_object with the R2b telemetry
+    read and with it left out (read_telemetry stubbed), and of the bare PyAV loop, each
+    over the same keys twice, alternating, best pass kept: where the time goes on a
+    loaded machine, without worker start-up or scheduling."""
+    import av
+
+    from gopro_assets.domain.footage import probe
+
+    root = Path(args["landing"]) / "footage"
+    real = probe.read_telemetry
+
+    def with_telemetry():
+        for key in args["keys"]:
+            probe.probe_object(args["landing"], key)
+
+    def without_telemetry():
+        probe.read_telemetry = lambda container, reader: None
+        try:
+            with_telemetry()
+        finally:
+            probe.read_telemetry = real
+
+    def bare():
+        meta = []
+        for key in args["keys"]:
+            with av.open(str(root / key)) as c:
+                s = c.streams.video[0]
+                meta.append((s.duration, s.width, s.height, s.average_rate, s.codec_context.name, s.bit_rate))
+        return meta
+
+    best = {"with_telemetry": float("inf"), "without_telemetry": float("inf"), "bare": float("inf")}
+    with_telemetry()  # imports, first-open costs
+    for _ in range(2):
+        for name, fn in (("with_telemetry", with_telemetry), ("without_telemetry", without_telemetry), ("bare", bare)):
+            t = time.process_time()
+            fn()
+            best[name] = min(best[name], time.process_time() - t)
+    return {"files": len(args["keys"]), "cpu_s": best}
 
 
 def _bare_pyav(args: dict) -> dict:
@@ -246,13 +365,38 @@ def _ffprobe(args: dict) -> dict:
 
 
 def _big(args: dict) -> dict:
+    from gopro_assets.domain.footage import probe
     from gopro_assets.domain.footage.probe import probe_object
 
+    # Count, per probe, the telemetry payload bytes (read_span) and the storage requests
+    # (the reader's read_calls, i.e. ranged GETs on S3), without changing the probe.
+    seen: dict = {}
+    init, read_span = probe.CachingReader.__init__, probe.CachingReader.read_span
+
+    def counting_init(self, *a, **kw):
+        init(self, *a, **kw)
+        seen["reader"], seen["spans"], seen["span_bytes"] = self, 0, 0
+
+    def counting_read_span(self, offset, length):
+        seen["spans"] += 1
+        seen["span_bytes"] += length
+        return read_span(self, offset, length)
+
+    probe.CachingReader.__init__ = counting_init
+    probe.CachingReader.read_span = counting_read_span
     out = {}
     for key in args["keys"]:
+        seen.clear()
         started = time.monotonic()
         r = probe_object(args["landing"], key)
+        tel = r.telemetry
         out[key] = {
+            "telemetry_payloads_read": seen.get("spans", 0),
+            "telemetry_payload_bytes": seen.get("span_bytes", 0),
+            "read_calls": seen["reader"].read_calls if "reader" in seen else None,
+            "telemetry": None
+            if tel is None
+            else {"telemetry": tel.telemetry, "has_gps": tel.has_gps, "warning": tel.telemetry_warning},
             "ok": r.ok,
             "reason": r.reason,
             "bytes_read": r.bytes_read,
@@ -312,7 +456,12 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
     bare = run_worker("benchmarks.probe_bench", {"task": "bare", **common}, log=log)
     ff_keys = footage["small"][: max(0, scale.ffprobe_files - len(footage["big"]))] + [b["key"] for b in footage["big"]]
     ff = run_worker("benchmarks.probe_bench", {"task": "ffprobe", "landing": str(landing), "keys": ff_keys}, log=log)
-    sized = footage["big"] + footage["worst"]
+    tel_keys = footage["small_telemetry"]
+    tel_common = {"landing": str(landing), "keys": tel_keys}
+    tel_many = run_worker("benchmarks.probe_bench", {"task": "probe_many", **tel_common}, log=log)
+    tel_bare = run_worker("benchmarks.probe_bench", {"task": "bare", **tel_common}, log=log)
+    tel_cpu = run_worker("benchmarks.probe_bench", {"task": "in_process", **tel_common}, log=log)
+    sized = footage["big"] + footage["worst"] + footage["telemetry"]
     big = run_worker(
         "benchmarks.probe_bench", {"task": "big", "landing": str(landing), "keys": [b["key"] for b in sized]}, log=log
     )
@@ -321,6 +470,8 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
     bare_rate = bare["files"] / bare["wall_s"]
     ff_rate = ff["files"] / ff["wall_s"]
     agree = sum(_same(many["meta"][k], ff["meta"][k]) for k in ff_keys)
+    tel_rate = tel_many["files"] / tel_many["wall_s"]
+    tel_bare_rate = tel_bare["files"] / tel_bare["wall_s"]
     figures = [
         Figure(
             "probe",
@@ -345,6 +496,28 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
             rate >= 30 * ff_rate,
             note=f"{rate / ff_rate:.0f}x ffprobe; metadata identical to ffprobe on {agree}/{len(ff_keys)} files",
         ),
+        Figure(
+            "probe",
+            "probe_many files/s, small clips with a telemetry track (R2b read)",
+            round(tel_rate, 1),
+            "files/s",
+            "bare PyAV open+headers loop (no telemetry read)",
+            round(tel_bare_rate, 1),
+            ">= 0.8x the bare PyAV loop",
+            tel_rate >= 0.8 * tel_bare_rate,
+            note=f"{tel_rate / tel_bare_rate:.2f}x bare PyAV; {tel_many['files']} files, {tel_many['ok']} ok; "
+            "includes worker start-up and the 1 MiB fingerprint",
+        ),
+        Figure(
+            "probe",
+            "CPU ms per small clip with telemetry, one process: probe with R2b / without R2b / bare PyAV",
+            round(tel_cpu["cpu_s"]["with_telemetry"] * 1000 / tel_cpu["files"], 2),
+            "ms",
+            "probe without the telemetry read",
+            round(tel_cpu["cpu_s"]["without_telemetry"] * 1000 / tel_cpu["files"], 2),
+            note=f"bare PyAV {tel_cpu['cpu_s']['bare'] * 1000 / tel_cpu['files']:.2f} ms; CPU time (process_time), "
+            "best of 2 passes, so the machine's load does not count",
+        ),
     ]
     for where, results in (("", big), ("on S3 (SeaweedFS on loopback), ", on_s3.get("results"))):
         if results is None:
@@ -362,6 +535,36 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
             continue
         for b in sized:
             r = results[b["key"]]
+            if "gps" in b:  # with a real-sized telemetry track: < 2 MB plus the payloads read
+                tel = r.get("telemetry") or {}
+                expect_gps = b["gps"] == "fix"
+                other = r["bytes_read"] - r["telemetry_payload_bytes"]
+                figures.append(
+                    Figure(
+                        "probe",
+                        f"bytes read {where}{b['resolution']}@{b['fps']} {b['seconds']}s + telemetry "
+                        f"({b['payloads']} payloads of ~{TELEMETRY_PAYLOAD_BYTES // 1000} kB), "
+                        f"{'GPS fix in payload 1' if expect_gps else 'no GPS fix'}, moov at {b['moov']}",
+                        round(r["bytes_read"] / MiB, 3),
+                        "MiB",
+                        "file size",
+                        round(b["size"] / MiB, 1),
+                        "< 2 MB + the telemetry payloads read",
+                        bool(r["ok"] and other < 2 * MB and tel.get("has_gps") is expect_gps and tel.get("telemetry")),
+                        note=f"{other / MiB:.3f} MiB header+fingerprint + {r['telemetry_payload_bytes'] / 1000:.1f} kB "
+                        f"in {r['telemetry_payloads_read']}/{b['payloads']} payloads "
+                        f"(track {sum(b['payload_bytes']) / 1000:.0f} kB); {r['read_calls']} storage reads; "
+                        f"{r['seconds'] * 1000:.0f} ms; has_gps={tel.get('has_gps')} ok={r['ok']} {r['reason'] or ''}".strip(),
+                        detail={
+                            "bytes_read": r["bytes_read"],
+                            "telemetry_payload_bytes": r["telemetry_payload_bytes"],
+                            "telemetry_payloads_read": r["telemetry_payloads_read"],
+                            "read_calls": r["read_calls"],
+                            "other_bytes": other,
+                        },
+                    )
+                )
+                continue
             figures.append(
                 Figure(
                     "probe",
@@ -376,8 +579,12 @@ def run(scale: Scale, workdir: Path) -> tuple[list[Figure], dict]:
                 )
             )
     details = {
-        "footage": {k: v for k, v in footage.items() if k != "small"},
+        "footage": {k: v for k, v in footage.items() if k not in ("small", "small_telemetry")},
         "probe_many_s": many["wall_s"],
+        "telemetry_small_files": len(tel_keys),
+        "telemetry_probe_many_s": tel_many["wall_s"],
+        "telemetry_bare_s": tel_bare["wall_s"],
+        "telemetry_in_process_cpu_s": tel_cpu["cpu_s"],
         "bare_s": bare["wall_s"],
         "ffprobe_s": ff["wall_s"],
         "ffprobe_files": len(ff_keys),
@@ -393,7 +600,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker", required=True)
     args = json.loads(parser.parse_args().worker)
-    task = {"probe_many": _probe_many, "bare": _bare_pyav, "ffprobe": _ffprobe, "big": _big}[args["task"]]
+    task = {"probe_many": _probe_many, "bare": _bare_pyav, "in_process": _in_process, "ffprobe": _ffprobe, "big": _big}[
+        args["task"]
+    ]
     emit(task(args))
 
 
