@@ -293,6 +293,7 @@ def run_all(
             "share_rate_den": share_rate.denominator,
             "min_payout_cents": min_payout_cents,
             "review_days": review_days,
+            "first_day": first_day.isoformat(),
         },
         review_days=review_days,
         probe_many=probe_many,

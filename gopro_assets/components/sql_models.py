@@ -10,7 +10,14 @@ import dagster as dg
 
 from gopro_assets.shared.concurrency import LAKE_WRITER_POOL
 from gopro_assets.shared.metadata import per_partition, table_metadata
-from gopro_assets.shared.partitions import as_of, daily_partitions, monthly_partitions, partition_days, single_run
+from gopro_assets.shared.partitions import (
+    START,
+    as_of,
+    daily_partitions,
+    monthly_partitions,
+    partition_days,
+    single_run,
+)
 from gopro_assets.shared.resources import LakehouseResource
 from gopro_assets.sql_engine.materialize import materialize_model
 from gopro_assets.sql_engine.runner import SQL_ROOT, SqlModel, column_lineage, discover
@@ -27,6 +34,7 @@ def run_variables(context: dg.AssetExecutionContext, lakehouse: LakehouseResourc
         "share_rate_den": rate.denominator,
         "min_payout_cents": lakehouse.min_payout,
         "review_days": lakehouse.review_window_days,
+        "first_day": START.isoformat(),  # GOPRO_START_DATE: earlier uploads belong to its partition
     }
 
 
