@@ -311,6 +311,7 @@ def test_older_clis_process_tags_are_still_read():
 
 
 @pytest.mark.integration
+@pytest.mark.system  # demo + a full materialize through July in subprocesses: about a minute
 def test_the_demos_default_run_ends_at_the_demos_last_day(tmp_path):
     """`gopro-lake demo` then `gopro-lake materialize` without --through: four named runs
     through 2025-07-31, the demo's last day (not yesterday), each printed with its link."""
