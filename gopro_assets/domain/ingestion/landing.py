@@ -424,6 +424,20 @@ def _convert(fields: Iterable[_Field], values: dict, errors: list[str], csv_cell
     return out
 
 
+def _accept_row(result, fields, values: dict, csv_cells: bool, check, rel_path: str, lineno: int, line: str) -> None:
+    """Convert one CSV or JSON line's values; keep the row, or quarantine it with every reason."""
+    errors: list[str] = []
+    row = _convert(fields, values, errors, csv_cells=csv_cells)
+    if not errors and check is not None:
+        errors.extend(check(row))
+    if errors:
+        result.quarantine.append(_q(rel_path, lineno, line, f"line {lineno}: " + "; ".join(errors)))
+        return
+    row["_source_path"] = rel_path
+    row["_source_line"] = lineno
+    result.rows.append(row)
+
+
 # --------------------------------------------------------------------------- CSV
 
 
@@ -484,16 +498,7 @@ def _parse_csv(
                 _q(rel_path, lineno, line, f"line {lineno}: expected {len(header)} fields, found {len(cells)}")
             )
             continue
-        errors: list[str] = []
-        row = _convert(fields, dict(zip(header, cells)), errors, csv_cells=True)
-        if not errors and check is not None:
-            errors.extend(check(row))
-        if errors:
-            result.quarantine.append(_q(rel_path, lineno, line, f"line {lineno}: " + "; ".join(errors)))
-            continue
-        row["_source_path"] = rel_path
-        row["_source_line"] = lineno
-        result.rows.append(row)
+        _accept_row(result, fields, dict(zip(header, cells)), True, check, rel_path, lineno, line)
     return result
 
 
@@ -554,16 +559,7 @@ def _parse_jsonl(
                 _q(rel_path, lineno, line, f"line {lineno}: expected a JSON object, got {_json_type(obj)}")
             )
             continue
-        errors: list[str] = []
-        row = _convert(fields, obj, errors, csv_cells=False)
-        if not errors and check is not None:
-            errors.extend(check(row))
-        if errors:
-            result.quarantine.append(_q(rel_path, lineno, line, f"line {lineno}: " + "; ".join(errors)))
-            continue
-        row["_source_path"] = rel_path
-        row["_source_line"] = lineno
-        result.rows.append(row)
+        _accept_row(result, fields, obj, False, check, rel_path, lineno, line)
     return result
 
 

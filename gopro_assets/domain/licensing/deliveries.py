@@ -9,7 +9,7 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gopro_assets.domain.finance.money import revenue_month  # noqa: F401 (R10, re-exported)
+from gopro_assets.domain.finance.money import revenue_month
 from gopro_assets.domain.licensing import tables as decl
 from gopro_assets.domain.licensing.selection import select_batch
 from gopro_assets.lake.delta_store import DeltaStore, sql_literal
