@@ -4,6 +4,8 @@ and helpers that run the real SQL models and real Dagster materializations."""
 from __future__ import annotations
 
 import json
+import socket
+import urllib.request
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -117,3 +119,20 @@ def storage_root(request, tmp_path):
         return StorageRoot("local", str(tmp_path / "roots"))
     server = request.getfixturevalue("s3_env")
     return StorageRoot("s3", f"s3://{server.bucket}/{new_prefix()}", server)
+
+
+# -- servers on loopback (the Dagster UI, PostgreSQL) ----------------------------------
+def free_port() -> int:
+    """A loopback port that is free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(base: str, query: str) -> dict:
+    """One query to a Dagster webserver's GraphQL endpoint."""
+    request = urllib.request.Request(
+        f"{base}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())

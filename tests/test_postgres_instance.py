@@ -11,7 +11,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY_YAML = REPO / "deploy" / "dagster.yaml"
@@ -36,12 +36,6 @@ def pg_bin(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LoopbackPostgres:
     """initdb + pg_ctl in a temp folder, TCP on 127.0.0.1 only, password auth. As root it
     runs as the ``postgres`` user (PostgreSQL refuses to run as root)."""
@@ -49,7 +43,7 @@ class LoopbackPostgres:
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="gopro-pg-"))  # not under pytest's 0700 tmp: postgres must reach it
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.user, self.password, self.db = "dagster", secrets.token_hex(12), "dagster"
         self.as_user = None
         if os.geteuid() == 0:

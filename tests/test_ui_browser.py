@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from conftest import free_port, graphql
 from test_automation import build_tiny_landing, defs_on, lakehouse_at
 
 from gopro_assets.shared.automation import MATERIALIZE_JOBS
@@ -59,20 +59,6 @@ MAIN_ASSETS = [
 ]
 SERVER_TIMEOUT_S = 150  # cold start is about 20 s alone; the shared CI cores can be much slower
 PAGE_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def graphql(base: str, query: str) -> dict:
-    request = urllib.request.Request(
-        f"{base}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 LOCATION_STATUS = """{ workspaceOrError { ... on Workspace { locationEntries {

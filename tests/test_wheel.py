@@ -13,16 +13,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import free_port, graphql
 
 pytestmark = pytest.mark.system
 
@@ -247,20 +246,6 @@ def test_demo_materialize_and_export_outside_the_checkout(lakehouse):
         assert (folder / name).stat().st_size > 1000, name
     # materialize's payout_export asset wrote the same payout file into GOPRO_EXPORTS
     assert (work / "exports" / MONTH / payouts.name).read_bytes() == payouts.read_bytes()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def graphql(base: str, query: str) -> dict:
-    request = urllib.request.Request(
-        f"{base}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries {
