@@ -404,6 +404,53 @@ class DeltaStore:
             )
         )
 
+    def apply_changes(
+        self,
+        table: str,
+        deletes: pa.Table,
+        inserts: pa.Table,
+        key: Sequence[str],
+        commit_metadata: dict[str, str] | None = None,
+    ) -> dict:
+        """Delete the rows ``deletes`` (matched by ``key``, which names one row) and insert
+        ``inserts``, in one commit (a MERGE whose source holds both, told apart by an
+        operation column). Only the data files holding a deleted row are rewritten; with
+        nothing to change it still commits (an empty append) so ``commit_metadata`` is
+        recorded. Returns the MERGE's metrics (files added and removed)."""
+        props = {"commit_properties": CommitProperties(custom_metadata=commit_metadata)} if commit_metadata else {}
+        if deletes.num_rows == 0 and inserts.num_rows == 0:
+            _with_commit_retries(
+                lambda: write_deltalake(
+                    self.uri(table),
+                    inserts,
+                    mode="append",
+                    storage_options=self.storage_options or None,
+                    **props,
+                )
+            )
+            return {"num_target_files_added": 0, "num_target_files_removed": 0}
+        op = "_gopro_change"
+        source = pa.concat_tables(
+            [
+                deletes.append_column(op, pa.array(["delete"] * deletes.num_rows, pa.string())),
+                inserts.select(deletes.schema.names).append_column(
+                    op, pa.array(["insert"] * inserts.num_rows, pa.string())
+                ),
+            ]
+        )
+        on = " AND ".join(f"t.{k} = s.{k}" for k in key) + f" AND s.{op} = 'delete'"
+        return _with_commit_retries(
+            lambda: (
+                self.table(table)
+                .merge(source, predicate=on, source_alias="s", target_alias="t", **props)
+                .when_matched_delete()
+                .when_not_matched_insert(
+                    updates={c: f"s.{c}" for c in deletes.schema.names}, predicate=f"s.{op} = 'insert'"
+                )
+                .execute()
+            )
+        )
+
     def insert_new(self, table: str, data: pa.Table, key: Sequence[str]) -> int:
         """Insert the rows of ``data`` whose ``key`` is not in ``table`` yet, in one commit
         (MERGE ... WHEN NOT MATCHED INSERT); returns how many were inserted.

@@ -7,9 +7,11 @@ its :class:`ModelRun` into what it reports (asset checks, a row count, an assert
 
 - Unpartitioned: recomputed and overwritten unless the table's last commit records the
   very inputs, code and variables of this run (:func:`runner.recompute_unless_up_to_date`);
-  its data tests run either way, on the rows it holds.
+  its data tests run either way, on the rows it holds. An ``incremental_strategy: merge``
+  model computes and rewrites only the rows of the keys whose inputs changed
+  (:func:`runner.merge_unless_up_to_date`); its data tests run on those rows.
 - Daily: the range of days in runs of whole days of about ``DAILY_ROWS_PER_QUERY`` rows
-  (:func:`day_chunks`), each replacing its own days.
+  (:func:`next_day_chunk`), each replacing its own days.
 - Monthly: month by month in order, each replacing its month: a month's opening balance
   is the previous month's carried-forward amount, read from this same table (R11).
 """
@@ -27,14 +29,15 @@ from gopro_assets.sql_engine.runner import (
     DataTest,
     SqlModel,
     connect_for_model,
+    merge_unless_up_to_date,
     recompute_unless_up_to_date,
     run_model,
     run_tests,
 )
 
 # Rows one query of a daily-partitioned model should hold: a range of days is computed in
-# runs of whole days of about this many rows (consent_snapshots: one per subscriber and
-# day, so a month for a million subscribers is 31 million rows, several GB at once).
+# runs of whole days of about this many rows, so a long range of a model with many rows a
+# day is never held in memory at once.
 DAILY_ROWS_PER_QUERY = 4_000_000
 # Offending rows kept per data test (over all the partitions of a run).
 SAMPLE_ROWS = 20
@@ -82,19 +85,13 @@ def table_rows(store: DeltaStore, table: str) -> int:
     return sum(n or 0 for n in pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_pylist())
 
 
-def day_chunks(store: DeltaStore, model: SqlModel, first: date, last: date) -> list[tuple[date, date]]:
-    """``first``..``last`` in runs of whole days, each about DAILY_ROWS_PER_QUERY rows when a
-    day holds about as many rows as the model's largest input (a subscriber-day per
-    subscriber for consent_snapshots)."""
-    per_day = max([table_rows(store, t) for t in model.deps] + [1])
-    step = max(1, DAILY_ROWS_PER_QUERY // per_day)
-    out, day = [], first
-    while day <= last:
-        # compare in days first: day + step can pass date.max for a small lake
-        end = last if (last - day).days < step else day + timedelta(days=step - 1)
-        out.append((day, end))
-        day = end + timedelta(days=1)
-    return out
+def next_day_chunk(day: date, last: date, rows_per_day: int | None) -> date:
+    """The last day of the run of whole days starting at ``day`` that should hold about
+    DAILY_ROWS_PER_QUERY rows, given the rows per day measured so far (None: one day, to
+    measure it)."""
+    step = 1 if rows_per_day is None else max(1, DAILY_ROWS_PER_QUERY // max(rows_per_day, 1))
+    # compare in days first: day + step can pass date.max for a small lake
+    return last if (last - day).days < step else day + timedelta(days=step - 1)
 
 
 def _as_date(value) -> date:
@@ -148,9 +145,15 @@ def materialize_model(
     if kind == "daily":
         if days is None or months is not None:
             raise ValueError(f"{model.name} is partitioned by day: give days=(first, last)")
-        for start, end in day_chunks(store, model, _as_date(days[0]), _as_date(days[-1])):
-            # a long range in bounded pieces, each replacing its own days: the same rows in the end
-            write_partition({"range_start": start, "range_end": end}, f"{column} >= '{start}' AND {column} <= '{end}'")
+        # a long range in bounded pieces, each replacing its own days (the same rows in the
+        # end), sized by the rows per day the pieces so far wrote (the first: one day)
+        day, last, per_day = _as_date(days[0]), _as_date(days[-1]), None
+        while day <= last:
+            end = next_day_chunk(day, last, per_day)
+            before = run.rows_written
+            write_partition({"range_start": day, "range_end": end}, f"{column} >= '{day}' AND {column} <= '{end}'")
+            per_day = (run.rows_written - before) // ((end - day).days + 1)
+            day = end + timedelta(days=1)
     elif kind == "monthly":
         if months is None or days is not None:
             raise ValueError(f"{model.name} is partitioned by month: give months=[first day of each month]")
@@ -164,7 +167,8 @@ def materialize_model(
             raise ValueError(f"{model.name} is not partitioned: give neither days nor months")
         con = connect_for_model(store, model, variables)
         try:
-            result = recompute_unless_up_to_date(store, model, con, variables)
+            recompute = merge_unless_up_to_date if model.merges else recompute_unless_up_to_date
+            result = recompute(store, model, con, variables)
             if result is None:  # inputs unchanged since its last computation: its checks still run on its rows
                 run.recomputed = False
                 if data_tests or keep_rows:

@@ -15,11 +15,13 @@ A model's ``.yml`` is a dbt properties file with one model (format and an exampl
         description: ...
         config:
           materialized: table | incremental
-          incremental_strategy: insert_overwrite | changed_keys   # incremental only
+          incremental_strategy: insert_overwrite | changed_keys | merge   # incremental only
           partition_by: {field: <column>, data_type: date | string, granularity: day | month}
+          unique_key: [<column>, ...]                             # incremental_strategy merge
           group: <a group of groups.yml>
           meta:
-            changed_keys: {<input>: [<key column>, ...]}          # incremental_strategy changed_keys
+            changed_keys: {<input>: [<key column>, ...]}          # changed_keys and merge
+            delta_partition_by: [<column>, ...]                   # merge: the Delta table's partitions
             dagster: {kinds: [...], owners: [...]}                # optional, override the defaults
         columns:
           - name: ...
@@ -63,7 +65,7 @@ COLUMN_TESTS = {
 UNIQUE_COMBINATION = "dbt_utils.unique_combination_of_columns"
 SEVERITIES = ("error", "warn")
 GRANULARITY = {"day": "daily", "month": "monthly"}
-STRATEGIES = ("insert_overwrite", "changed_keys")
+STRATEGIES = ("insert_overwrite", "changed_keys", "merge")
 _REF = re.compile(r"^\s*ref\(\s*'(?P<model>\w+)'\s*\)\s*$")
 _SOURCE = re.compile(r"^\s*source\(\s*'(?P<source>\w+)'\s*,\s*'(?P<table>\w+)'\s*\)\s*$")
 
@@ -116,6 +118,9 @@ class ModelProperties:
     columns: dict[str, str]  # name -> description
     column_types: dict[str, str]  # name -> DuckDB type (upper case), where declared
     tests: tuple[TestSpec, ...]
+    strategy: str | None = None  # incremental_strategy
+    unique_key: tuple[str, ...] = ()  # merge: the key of a row
+    delta_partition_by: tuple[str, ...] = ()  # merge: the Delta table's partition columns
 
 
 def _mapping(where: str, value, allowed: set[str], required: set[str] = frozenset()) -> dict:
@@ -290,7 +295,7 @@ def _config(where: str, config, project: Project) -> dict:
     config = _mapping(
         where,
         config,
-        {"materialized", "incremental_strategy", "partition_by", "group", "meta"},
+        {"materialized", "incremental_strategy", "partition_by", "unique_key", "group", "meta"},
         {"materialized", "group"},
     )
     materialized = config["materialized"]
@@ -299,7 +304,7 @@ def _config(where: str, config, project: Project) -> dict:
     group = config["group"]
     if group not in project.groups:
         raise PropertiesError(f"{where}.group: {group!r} is not declared in {project.root / GROUPS_FILE}")
-    meta = _mapping(f"{where}.meta", config.get("meta") or {}, {"changed_keys", "dagster"})
+    meta = _mapping(f"{where}.meta", config.get("meta") or {}, {"changed_keys", "delta_partition_by", "dagster"})
     dagster = _mapping(f"{where}.meta.dagster", meta.get("dagster") or {}, {"kinds", "owners"})
     changed = _mapping(
         f"{where}.meta.changed_keys", meta.get("changed_keys") or {}, set(meta.get("changed_keys") or {})
@@ -317,17 +322,34 @@ def _config(where: str, config, project: Project) -> dict:
             raise PropertiesError(f"{where}.partition_by.granularity: {p['granularity']!r} is not day or month")
         partition = {"kind": GRANULARITY[p["granularity"]], "column": _text(f"{where}.partition_by.field", p["field"])}
     strategy = config.get("incremental_strategy")
-    if materialized == "table" and (strategy or partition or changed_keys):
+    unique_key = _names(f"{where}.unique_key", config["unique_key"]) if "unique_key" in config else []
+    delta_partition_by = (
+        _names(f"{where}.meta.delta_partition_by", meta["delta_partition_by"]) if "delta_partition_by" in meta else []
+    )
+    if materialized == "table" and (strategy or partition or changed_keys or unique_key or delta_partition_by):
         raise PropertiesError(
-            f"{where}: materialized: table takes no incremental_strategy, partition_by or changed_keys"
+            f"{where}: materialized: table takes no incremental_strategy, partition_by, unique_key or changed_keys"
         )
     if materialized == "incremental":
         if strategy not in STRATEGIES:
             raise PropertiesError(f"{where}.incremental_strategy: {strategy!r} is not one of {STRATEGIES}")
-        if (strategy == "insert_overwrite") != bool(partition) or (strategy == "changed_keys") != bool(changed_keys):
+        if (strategy == "insert_overwrite") != bool(partition) or (strategy == "insert_overwrite") == bool(
+            changed_keys
+        ):
             raise PropertiesError(
-                f"{where}: incremental_strategy insert_overwrite goes with partition_by, changed_keys with meta.changed_keys"
+                f"{where}: incremental_strategy insert_overwrite goes with partition_by, changed_keys and merge with "
+                "meta.changed_keys"
             )
+        if (strategy == "merge") != bool(unique_key) or (delta_partition_by and strategy != "merge"):
+            raise PropertiesError(f"{where}: unique_key and meta.delta_partition_by go with incremental_strategy merge")
+        if strategy == "merge":
+            # the scope of a run: the changed values of one key column, the first of unique_key
+            scope = {tuple(keys) for keys in changed_keys.values()}
+            if scope != {(unique_key[0],)}:
+                raise PropertiesError(
+                    f"{where}.meta.changed_keys: under merge every input names the one column {unique_key[0]!r} "
+                    "(the first of unique_key): a run recomputes the rows of the changed values of it"
+                )
     return {
         "materialized": materialized,
         "group": group,
@@ -339,6 +361,9 @@ def _config(where: str, config, project: Project) -> dict:
         else DEFAULT_KINDS,
         "partition": partition,
         "changed_keys": changed_keys,
+        "strategy": strategy,
+        "unique_key": unique_key,
+        "delta_partition_by": delta_partition_by,
     }
 
 
@@ -394,4 +419,7 @@ def read_model_properties(yml: Path, project: Project) -> ModelProperties:
         columns=columns,
         column_types=column_types,
         tests=tuple(tests),
+        strategy=config["strategy"],
+        unique_key=tuple(config["unique_key"]),
+        delta_partition_by=tuple(config["delta_partition_by"]),
     )

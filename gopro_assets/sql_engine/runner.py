@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import sqlglot
 from sqlglot import exp
 
@@ -68,6 +69,14 @@ class SqlModel:
     column_types: dict[str, str] = field(default_factory=dict)  # data_type of the .yml, for its own empty table
     # {input table: key columns}: recompute only where those inputs changed (``register_changes``)
     changed_keys: dict[str, list[str]] = field(default_factory=dict)
+    strategy: str | None = None  # incremental_strategy: insert_overwrite | changed_keys | merge
+    unique_key: list[str] = field(default_factory=list)  # merge: a row's key (the first column scopes a run)
+    delta_partition_by: list[str] = field(default_factory=list)  # merge: the Delta table's partition columns
+
+    @property
+    def merges(self) -> bool:
+        """Whether a run rewrites only the rows of the changed keys (incremental_strategy merge)."""
+        return self.strategy == "merge"
 
     @property
     def reads_itself(self) -> bool:
@@ -171,6 +180,9 @@ def load_model(sql_path: Path) -> SqlModel:
         int64_columns=[c for c, t in props.column_types.items() if t == "BIGINT"],
         column_types=props.column_types,
         changed_keys={t: list(keys) for t, keys in props.changed_keys.items()},
+        strategy=props.strategy,
+        unique_key=list(props.unique_key),
+        delta_partition_by=list(props.delta_partition_by),
     )
 
 
@@ -468,11 +480,50 @@ def connect_for_model(store: DeltaStore, model: SqlModel, variables: dict) -> du
         _register_empty_own_table(con, model)
     # its data tests may compare with the table as it is before this run (run_tests): its
     # files are listed now, so the partition this run writes does not show through
-    if model.tests_read_stored and not register_table(con, store, model.name, name=model.stored_name):
+    if (model.tests_read_stored or model.merges) and not register_table(con, store, model.name, name=model.stored_name):
         _register_empty_own_table(con, model, model.stored_name)
     if model.changed_keys:
         register_changes(con, store, model, variables, versions)
     return con
+
+
+def merge_unless_up_to_date(
+    store: DeltaStore, model: SqlModel, con: duckdb.DuckDBPyConnection, variables: dict
+) -> pa.Table | None:
+    """Run a ``merge`` model on ``con`` (from :func:`connect_for_model`) and write only what
+    changed: its SQL returns every row of each scope value (the first ``unique_key``
+    column's values in the ``<input>__changed`` relations); the stored rows of those values
+    that it no longer returns are deleted and the new ones inserted, in one commit that
+    records the run's fingerprint. The rows of every other value, and the data files
+    holding only those, are left alone. A full refresh overwrites the table. Returns the
+    rows computed, or None when the table is up to date (nothing run, nothing written)."""
+    pinned = json.loads(con.execute("SELECT getvariable('input_versions')").fetchall()[0][0])
+    fingerprint = run_fingerprint(store, model, variables, pinned)
+    if is_up_to_date(store, model, fingerprint):
+        return None
+    result = run_model(con, model)
+    metadata = {FINGERPRINT_KEY: fingerprint}
+    if con.execute("SELECT getvariable('full_refresh')").fetchall()[0][0]:
+        store.overwrite(
+            model.name,
+            result,
+            partition_by=model.delta_partition_by or None,
+            commit_metadata=metadata,
+            skip_unchanged=False,
+        )
+        return result
+    scope = _quote(model.unique_key[0])
+    scope_values = " UNION ".join(f"SELECT {scope} FROM {_quote(t + CHANGED_SUFFIX)}" for t in model.changed_keys)
+    con.register("__merge_result", result)
+    stored = f"(SELECT * FROM {_quote(model.stored_name)} WHERE {scope} IN ({scope_values}))"
+    cols = ", ".join(_quote(c) for c in result.schema.names)
+    deletes = fetch_arrow(con, f"SELECT {cols} FROM {stored} EXCEPT ALL SELECT {cols} FROM __merge_result")
+    inserts = fetch_arrow(con, f"SELECT {cols} FROM __merge_result EXCEPT ALL SELECT {cols} FROM {stored}")
+    con.unregister("__merge_result")
+    store.apply_changes(
+        model.name, deletes, inserts, key=[*model.unique_key, *model.delta_partition_by], commit_metadata=metadata
+    )
+    return result
 
 
 def register_changes(
@@ -487,9 +538,8 @@ def register_changes(
     A full refresh (every ``__changed`` empty) when the model's table holds no earlier
     computation of the same SQL, macros and settings, or when an input's recorded version
     cannot be read any more (VACUUM, log retention) or no longer compares (schema change).
-    Comparing rows, not files, keeps the scope exact when an input is rewritten whole
-    (the consent timelines are recomputed every night): the cost is one pass over each of
-    these inputs, which grow with the population, never with the delivery history.
+    Only the data files that differ between the two versions are read
+    (:func:`changed_key_values`): an append costs its new files, not the table.
     """
     recorded = last_fingerprint(store, model)
     now = _fingerprint(store, model, variables, versions)
@@ -504,19 +554,7 @@ def register_changes(
                 if before == after:
                     changed[table] = _no_keys(con, table, keys)
                     continue
-                old = f"{table}__before"
-                if not register_table(con, store, table, before, name=old):
-                    raise LookupError(f"{table}: version {before} is gone")
-                cols = ", ".join(_quote(k) for k in keys)
-                changed[table] = fetch_arrow(
-                    con,
-                    f"""
-                    SELECT DISTINCT {cols} FROM (
-                        (SELECT * FROM {table} EXCEPT SELECT * FROM {old})
-                        UNION ALL
-                        (SELECT * FROM {old} EXCEPT SELECT * FROM {table}))""",
-                )
-                con.unregister(old)
+                changed[table] = changed_key_values(con, store, table, keys, before, after)
         except Exception:  # noqa: BLE001 - any earlier version that cannot be compared: recompute it all
             full = True
     if full:
@@ -526,6 +564,44 @@ def register_changes(
         con.register(table + CHANGED_SUFFIX, changed[table])
     con.execute("SET VARIABLE full_refresh = false")
     return False
+
+
+def changed_key_values(
+    con: duckdb.DuckDBPyConnection, store: DeltaStore, table: str, keys: list[str], before: int, after: int
+) -> pa.Table:
+    """The distinct ``keys`` of the rows of ``table`` that differ (either way) between
+    versions ``before`` and ``after``. Delta data files never change once written, so a
+    row that differs is in a file only one of the versions holds: only those files are
+    read, and the rows in both (a file rewritten with some of its rows unchanged) cancel
+    out. Raises LookupError when ``before`` cannot be read any more (VACUUM, log retention)."""
+    old, new = store.dataset(table, before), store.dataset(table, after)
+    if old is None or new is None:
+        raise LookupError(f"{table}: version {before} or {after} is gone")
+    old_files = {f.path for f in old.get_fragments()}
+    new_files = {f.path for f in new.get_fragments()}
+    removed = _only_files(old, old_files - new_files)
+    added = _only_files(new, new_files - old_files)
+    con.register(f"{table}__removed", removed)
+    con.register(f"{table}__added", added)
+    cols = ", ".join(_quote(k) for k in keys)
+    try:
+        return fetch_arrow(
+            con,
+            f"""
+            SELECT DISTINCT {cols} FROM (
+                (SELECT * FROM {table}__added EXCEPT ALL SELECT * FROM {table}__removed)
+                UNION ALL
+                (SELECT * FROM {table}__removed EXCEPT ALL SELECT * FROM {table}__added))""",
+        )
+    finally:
+        con.unregister(f"{table}__removed")
+        con.unregister(f"{table}__added")
+
+
+def _only_files(dataset: pads.Dataset, paths: set[str]) -> pads.Dataset:
+    """``dataset`` restricted to the data files ``paths`` (partition values kept)."""
+    fragments = [f for f in dataset.get_fragments() if f.path in paths]
+    return pads.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
 
 
 def register_full_refresh(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
