@@ -60,4 +60,9 @@ def per_partition(context: dg.AssetExecutionContext, metadata: dict) -> dict:
     """
     if not context.has_partition_key_range or len(context.partition_keys) <= 1:
         return metadata
+    return without_bulky(metadata)
+
+
+def without_bulky(metadata: dict) -> dict:
+    """``metadata`` without the column schema and lineage (for a materialization of many partitions)."""
     return {k: v for k, v in metadata.items() if k not in _BULKY_KEYS}

@@ -19,6 +19,10 @@ single_run = dg.BackfillPolicy.single_run()
 # the end of that day. Without it they work as of the end of yesterday, UTC.
 THROUGH_TAG = "gopro/through"
 
+# Run tag of the nightly: its footage step also probes again the already-materialized
+# upload days whose uploads arrived late (domain/footage/late_uploads.py, docs/AUTOMATION.md).
+LATE_UPLOADS_TAG, PROBE_LATE_UPLOADS = "gopro/late_uploads", "probe"
+
 
 def through_date(context: dg.AssetExecutionContext) -> date:
     tag = context.run.tags.get(THROUGH_TAG)

@@ -1,18 +1,29 @@
 """footage_inventory: every uploaded clip probed from its own video headers (R2–R4), with
 its GoPro telemetry (R2b) and its recording and chapter (R15).
 
-Daily partitions by upload day: the nightly run probes only that day's uploads; a clip
-already probed in an earlier run of the same partition is reused, not probed again.
+Daily partitions by upload day: the nightly run probes that day's uploads, and again the
+already-materialized days whose uploads arrived late (``late_days``, docs/AUTOMATION.md);
+a clip already probed in an earlier run of the same partition is reused, not probed again.
 ``footage_recordings`` (recordings.py) is built from the whole inventory afterwards.
 """
+
+from datetime import date
 
 import dagster as dg
 
 from gopro_assets.domain.footage.inventory import refresh_inventory
+from gopro_assets.domain.footage.late_uploads import contiguous_ranges, footage_backlog, late_upload_days
 from gopro_assets.domain.footage.probe import probe_many
 from gopro_assets.domain.footage.tables import FOOTAGE_INVENTORY, FOOTAGE_QUARANTINE_TABLE
-from gopro_assets.shared.metadata import column_schema, per_partition, table_metadata
-from gopro_assets.shared.partitions import START, daily_partitions, partition_days, single_run
+from gopro_assets.shared.metadata import column_schema, per_partition, table_metadata, without_bulky
+from gopro_assets.shared.partitions import (
+    LATE_UPLOADS_TAG,
+    PROBE_LATE_UPLOADS,
+    START,
+    daily_partitions,
+    partition_days,
+    single_run,
+)
 from gopro_assets.shared.resources import LakehouseResource
 
 PROBE_TIMEOUT_S = 60.0
@@ -60,7 +71,85 @@ def _spec(name: str, description: str, partitions_def=daily_partitions) -> dg.As
 def footage_inventory(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     store = lakehouse.store()
     days = partition_days(context)
-    report = refresh_inventory(store, lakehouse.landing_uri, days, START, probe_many, timeout_s=PROBE_TIMEOUT_S)
+    late = late_days(context, store, days) if context.run.tags.get(LATE_UPLOADS_TAG) == PROBE_LATE_UPLOADS else []
+    report = refresh_days(context, lakehouse, days)
+    late_reports = [
+        (late_range, refresh_days(context, lakehouse, late_range)) for late_range in contiguous_ranges(late)
+    ]
+    # Each day probed again is recorded as a materialization of its own partition, by this
+    # run: the UI and the lineage show which run last wrote it (docs/AUTOMATION.md).
+    for late_range, late_report in late_reports:
+        metadata = {
+            **table_metadata(store, FOOTAGE_INVENTORY),
+            "partition_rows": late_report["rows"],
+            "probed_now": late_report["probed_now"],
+            "late_uploads_of_days": f"{late_range[0]}..{late_range[-1]}",
+        }
+        for day in late_range:
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key="footage_inventory",
+                    partition=day.isoformat(),
+                    description="Uploads of this day arrived after it was materialized: probed again by this run.",
+                    metadata=without_bulky(metadata) if len(late_range) > 1 else metadata,
+                )
+            )
+    reports = [report, *(r for _, r in late_reports)]
+    yield dg.MaterializeResult(
+        asset_key="footage_quarantine",
+        metadata={
+            **table_metadata(store, FOOTAGE_QUARANTINE_TABLE),
+            "quarantined_in_partitions": sum(len(r["quarantined"]) for r in reports),
+            "telemetry_warnings_in_partitions": sum(len(r["telemetry_warnings"]) for r in reports),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="footage_inventory",
+        metadata=per_partition(
+            context,
+            {
+                **table_metadata(store, FOOTAGE_INVENTORY),
+                "partition_rows": report["rows"],
+                "probed_now": report["probed_now"],
+                "duplicates_in_partitions": report["duplicates"],
+                "with_telemetry_in_partitions": report["with_telemetry"],
+                "late_upload_days_probed_again": len(late),
+            },
+        ),
+    )
+
+
+def late_days(context: dg.AssetExecutionContext, store, run_days: list[date]) -> list[date]:
+    """The upload days, besides the run's own, already materialized (in Dagster or in the
+    lake) whose footage is behind the uploads table: uploads that arrived after their day ran."""
+    backlog = footage_backlog(store, START)
+    candidates = sorted(backlog.behind - set(run_days))
+    if not candidates:
+        return []
+    status = context.instance.get_status_by_partition(
+        dg.AssetKey("footage_inventory"), [d.isoformat() for d in candidates], daily_partitions
+    )
+    materialized = {d for d in candidates if (status or {}).get(d.isoformat()) == dg.AssetPartitionStatus.MATERIALIZED}
+    late = late_upload_days(backlog.behind, materialized | backlog.processed, run_days)
+    if late:
+        context.log.info(
+            f"{len(late)} upload day(s) already materialized have uploads that arrived since: probing them again "
+            f"({', '.join(d.isoformat() for d in late[:20])}{' ...' if len(late) > 20 else ''})"
+        )
+    missing = [d for d in candidates if d not in late]
+    if missing:  # never materialized: not late, missing (gopro-lake materialize or a backfill builds them)
+        context.log.info(
+            f"{len(missing)} upload day(s) with uploads were never materialized ({missing[0]}..{missing[-1]}): "
+            "left to gopro-lake materialize or a backfill of daily_partitions_job"
+        )
+    return late
+
+
+def refresh_days(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, days: list[date]) -> dict:
+    """Probe the uploads of consecutive ``days`` and rewrite those partitions (R2–R4), logging what happened."""
+    report = refresh_inventory(
+        lakehouse.store(), lakehouse.landing_uri, days, START, probe_many, timeout_s=PROBE_TIMEOUT_S
+    )
     context.log.info(
         f"{report['uploads']} upload(s) in {days[0]}..{days[-1]}: probed {report['probed_now']}, "
         f"reused {report['reused']}, re-labelled {report['relabelled_elsewhere']} duplicate(s) elsewhere"
@@ -82,24 +171,4 @@ def footage_inventory(context: dg.AssetExecutionContext, lakehouse: LakehouseRes
             f"{len(report['telemetry_warnings'])} clip(s) of {days[0]}..{days[-1]} have a telemetry track that "
             "cannot be parsed: they stay licensable with telemetry = false (footage_quarantine, severity warning)"
         )
-    yield dg.MaterializeResult(
-        asset_key="footage_quarantine",
-        metadata={
-            **table_metadata(store, FOOTAGE_QUARANTINE_TABLE),
-            "quarantined_in_partitions": len(report["quarantined"]),
-            "telemetry_warnings_in_partitions": len(report["telemetry_warnings"]),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key="footage_inventory",
-        metadata=per_partition(
-            context,
-            {
-                **table_metadata(store, FOOTAGE_INVENTORY),
-                "partition_rows": report["rows"],
-                "probed_now": report["probed_now"],
-                "duplicates_in_partitions": report["duplicates"],
-                "with_telemetry_in_partitions": report["with_telemetry"],
-            },
-        ),
-    )
+    return report

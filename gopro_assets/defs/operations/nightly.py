@@ -2,7 +2,8 @@
 
 Ingestion, the previous day's daily partitions and every unpartitioned model downstream,
 in ONE run ordered by the asset graph, so deliveries are frozen (R12) only after that
-day's footage and consent are in. Why, and how to switch it on: docs/AUTOMATION.md.
+day's footage and consent are in, and after the late uploads of earlier days are probed
+(run tag ``gopro/late_uploads``). Why, and how to switch it on: docs/AUTOMATION.md.
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -10,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from gopro_assets.shared.automation import AUTOMATION_TAG, NIGHTLY, NIGHTLY_JOB, RETRY, TIMEZONE
-from gopro_assets.shared.partitions import START, THROUGH_TAG
+from gopro_assets.shared.partitions import LATE_UPLOADS_TAG, PROBE_LATE_UPLOADS, START, THROUGH_TAG
 
 # Steps run one after another inside the run's process: no per-step process start-up
 # (seconds each), and never two writers on one Delta table inside a run.
@@ -20,11 +21,12 @@ nightly_job = dg.define_asset_job(
     description=(
         "One day's run, in dependency order: ingest the landing zone, probe the day's footage, snapshot "
         "the day's consent, then deliveries, revenue, allocations, receivables and late revocations as of "
-        f"the end of that day (partition key = the day; run tag {THROUGH_TAG} = the same day)."
+        f"the end of that day (partition key = the day; run tag {THROUGH_TAG} = the same day). The footage step "
+        "also probes again the upload days already materialized whose uploads arrived since (late uploads)."
     ),
     executor_def=dg.in_process_executor,
     op_retry_policy=RETRY,
-    run_tags={AUTOMATION_TAG: "nightly"},
+    run_tags={AUTOMATION_TAG: "nightly", LATE_UPLOADS_TAG: PROBE_LATE_UPLOADS},
 )
 
 
