@@ -1,52 +1,32 @@
 -- R5: the clips licensable in one batch of one deal, in R6 selection order
 -- (tier rank desc, uploaded_at asc, clip_id asc).
--- Variables: deal_id, batch_id, cutoff_at, review_days. Run by the deal_deliveries asset batch by
--- batch in cutoff order, so "delivered in an earlier batch" sees the batches before.
--- `non_original_clips` is the result of non_original_clips.sql (R4 over the whole
--- inventory) for the same inventory version, computed once per version by the caller.
+-- Variables: deal_id, batch_id. Run by the deal_deliveries asset batch by batch in cutoff
+-- order, so "delivered in an earlier batch" sees the batches before.
+--
+-- One judgement per cutoff: what does not depend on the deal (R1/R1b owner eligibility,
+-- R1b clip exclusions, R4, uploaded by the cutoff) is judged once for every batch with the
+-- same cutoff, by clips_eligible_at_cutoff.sql; its result is read here as
+-- `clips_eligible_at_cutoff`, each row with its owner's excluded_buyers. This query only
+-- applies the deal's own terms: buyer exclusions (R1), criteria, priced tier, once per deal.
 --
 -- With the v2 criterion whole_recordings (R6, R15) the unit is the recording: only the
 -- chapters of licensable recordings are returned, a recording's chapters one after the
 -- other (chapter order), the recordings in R6 order (tier rank of chapter 1 desc,
--- uploaded_at of chapter 1 asc, recording_id asc). `unit_id` (the recording_id, or the
+-- uploaded_at of chapter 1 asc, recording_id asc). `recordings_at_cutoff` (the result of
+-- recordings_at_cutoff.sql at the same cutoff; empty for a deal without whole_recordings)
+-- says which recordings are complete as of the cutoff. `unit_id` (the recording_id, or the
 -- clip_id clip by clip) tells the selection (selection.py) which rows go together.
---
--- Cost at library scale: the cutoff is the same for every clip of the batch, so R1/R1b is
--- judged once per OWNER (one ASOF join over the subscribers) and R1b exclusions once per
--- excluded clip; the clips then only meet hash joins. Clips already delivered in this deal
--- are dropped before those joins.
 WITH deal AS (
     SELECT *, list_transform(camera_models, lambda m: lower(m)) AS camera_models_lower  -- R5 (v2): ignoring case
     FROM license_deals WHERE deal_id = getvariable('deal_id')
 ),
-cutoff AS (
-    SELECT CAST(getvariable('cutoff_at') AS TIMESTAMPTZ) AS t
-),
 selection_mode AS (
     SELECT coalesce(whole_recordings, false) AS whole FROM deal
 ),
-eligible_owners AS (
-    -- R1, R1b: the owner's consent state at the cutoff (the last event with event_at <= t)
-    SELECT s.subscriber_id
-    FROM (SELECT s.*, cutoff.t FROM subscribers AS s, cutoff) AS s
-    ASOF LEFT JOIN int_consent_timeline AS ct
-        ON s.subscriber_id = ct.subscriber_id AND s.t >= ct.event_at
-    CROSS JOIN deal
-    WHERE ineligible_reason(s.country, s.subscribed_at, s.cancelled_at, s.invited_at, ct.action, ct.enrolled_at, s.t,
-                            getvariable('review_days')) IS NULL                          -- R1, R1b
-      AND NOT coalesce(list_contains(ct.excluded_buyers, deal.buyer_id), false)          -- R1 per-buyer exclusion
-),
-excluded_clips AS (
-    -- R1b: clips whose last exclusion event at or before the cutoff is an exclude
-    SELECT x.clip_id
-    FROM int_clip_exclusion_timeline AS x, cutoff
-    WHERE x.event_at <= cutoff.t
-    QUALIFY row_number() OVER (PARTITION BY x.clip_id ORDER BY x.event_at DESC) = 1 AND x.action = 'exclude'
-),
 candidates AS (
     SELECT
-        i.clip_id, i.subscriber_id, i.tier, i.billable_seconds, i.uploaded_at,
-        CASE i.tier
+        c.clip_id, c.subscriber_id, c.tier, c.billable_seconds, c.uploaded_at,
+        CASE c.tier
             WHEN 'aerial' THEN deal.price_aerial_cents
             WHEN 'uhd' THEN deal.price_uhd_cents
             WHEN 'hd' THEN deal.price_hd_cents
@@ -54,74 +34,45 @@ candidates AS (
         END AS tier_price_cents,
         -- R7 (v2): the deal's bonus per minute when the clip has both GPS and IMU, frozen per delivery
         CASE WHEN deal.pricing_model = 'per_minute' THEN
-            CASE WHEN coalesce(i.has_gps, false) AND coalesce(i.has_imu, false)
+            CASE WHEN coalesce(c.has_gps, false) AND coalesce(c.has_imu, false)
                  THEN coalesce(deal.sensor_bonus_cents, 0) ELSE 0 END
         END AS sensor_bonus_cents,
-        CASE i.tier WHEN 'aerial' THEN 4 WHEN 'uhd' THEN 3 WHEN 'hd' THEN 2 ELSE 1 END AS tier_rank,
-        coalesce(i.has_gps, false) AS has_gps, coalesce(i.has_imu, false) AS has_imu, i.camera_model,
-        i.recording_id, i.chapter,
+        c.tier_rank,
+        coalesce(c.has_gps, false) AS has_gps, coalesce(c.has_imu, false) AS has_imu, c.camera_model,
+        c.recording_id, c.chapter,
         deal.pricing_model
-    FROM footage_inventory AS i, deal
-    WHERE NOT i.is_duplicate                                                             -- R4
-      AND i.clip_id NOT IN (SELECT clip_id FROM non_original_clips)                      -- R4 (whole inventory)
-      AND i.uploaded_at <= CAST(getvariable('cutoff_at') AS TIMESTAMPTZ)                 -- (a constant: pushed into the scan)
-      AND (deal.min_short_side_px IS NULL OR i.short_side_px >= deal.min_short_side_px)
-      AND (deal.min_fps IS NULL OR i.fps >= deal.min_fps)
-      AND (deal.activities IS NULL OR coalesce(list_contains(deal.activities, i.activity), false))
-      AND (NOT coalesce(deal.unpublished_only, false) OR NOT i.published)
+    FROM clips_eligible_at_cutoff AS c, deal
+    WHERE NOT coalesce(list_contains(c.excluded_buyers, deal.buyer_id), false)               -- R1 per-buyer exclusion
+      AND (deal.min_short_side_px IS NULL OR c.short_side_px >= deal.min_short_side_px)
+      AND (deal.min_fps IS NULL OR c.fps >= deal.min_fps)
+      AND (deal.activities IS NULL OR coalesce(list_contains(deal.activities, c.activity), false))
+      AND (NOT coalesce(deal.unpublished_only, false) OR NOT c.published)
       -- under whole_recordings min_duration_s applies to the recording, not per chapter (R6)
-      AND (deal.min_duration_s IS NULL OR coalesce(deal.whole_recordings, false) OR i.duration_s >= deal.min_duration_s)
-      AND (NOT coalesce(deal.requires_gps, false) OR coalesce(i.has_gps, false))        -- R5 (v2)
-      AND (NOT coalesce(deal.requires_imu, false) OR coalesce(i.has_imu, false))        -- R5 (v2)
+      AND (deal.min_duration_s IS NULL OR coalesce(deal.whole_recordings, false) OR c.duration_s >= deal.min_duration_s)
+      AND (NOT coalesce(deal.requires_gps, false) OR coalesce(c.has_gps, false))        -- R5 (v2)
+      AND (NOT coalesce(deal.requires_imu, false) OR coalesce(c.has_imu, false))        -- R5 (v2)
       -- R5 (v2): camera_model in camera_models ignoring case; location_cell begins with one
       -- of the geohash prefixes (stored lower case). A null model or cell never matches.
-      AND (deal.camera_models IS NULL OR coalesce(list_contains(deal.camera_models_lower, lower(i.camera_model)), false))
+      AND (deal.camera_models IS NULL OR coalesce(list_contains(deal.camera_models_lower, lower(c.camera_model)), false))
       AND (deal.location_cells IS NULL
-           OR coalesce(len(list_filter(deal.location_cells, lambda p: starts_with(i.location_cell, p))) > 0, false))
+           OR coalesce(len(list_filter(deal.location_cells, lambda p: starts_with(c.location_cell, p))) > 0, false))
       -- R15: a clip without a recording_id (probed before R15) belongs to no recording
-      AND (NOT coalesce(deal.whole_recordings, false) OR i.recording_id IS NOT NULL)
+      AND (NOT coalesce(deal.whole_recordings, false) OR c.recording_id IS NOT NULL)
       -- R5 once per deal: not delivered in an EARLIER batch of the deal. This batch's own rows
       -- (left by a run that crashed before marking it delivered) are replaced, so they do not count.
-      AND i.clip_id NOT IN (SELECT clip_id FROM deal_deliveries
+      AND c.clip_id NOT IN (SELECT clip_id FROM deal_deliveries
                             WHERE deal_id = getvariable('deal_id') AND batch_id IS DISTINCT FROM getvariable('batch_id'))
 ),
 licensable AS (
     SELECT c.*
     FROM candidates AS c
-    JOIN eligible_owners AS o ON o.subscriber_id = c.subscriber_id                       -- R1, R1b
-    WHERE (c.pricing_model <> 'per_minute' OR c.tier_price_cents IS NOT NULL)             -- R5 priced tier
-      AND c.clip_id NOT IN (SELECT clip_id FROM excluded_clips)                           -- R1b clip exclusion
-),
-counted_chapters AS (
-    -- R6/R15 (whole_recordings only): the chapters of a recording uploaded by the cutoff that
-    -- count (in the inventory, so probed and not quarantined; not duplicates, R4), for the
-    -- recordings with at least one licensable chapter
-    SELECT i.recording_id, i.chapter, i.clip_id, i.duration_s, i.uploaded_at,
-           CASE i.tier WHEN 'aerial' THEN 4 WHEN 'uhd' THEN 3 WHEN 'hd' THEN 2 ELSE 1 END AS tier_rank
-    FROM footage_inventory AS i, selection_mode
-    WHERE selection_mode.whole
-      AND i.recording_id IN (SELECT l.recording_id FROM licensable AS l, selection_mode WHERE selection_mode.whole)
-      AND NOT i.is_duplicate
-      AND i.clip_id NOT IN (SELECT clip_id FROM non_original_clips)
-      AND i.uploaded_at <= CAST(getvariable('cutoff_at') AS TIMESTAMPTZ)
-),
-recordings AS (
-    SELECT recording_id,
-           count(*) AS chapters,
-           -- complete as of the cutoff: the counted chapters are exactly 1..n, each once (R15)
-           count(*) = count(DISTINCT chapter) AND min(chapter) = 1 AND max(chapter) = count(*) AS complete,
-           -- summed in chapter order: the same float on every run (as footage_recordings.sql)
-           list_sum(list(duration_s ORDER BY chapter, clip_id)) AS recording_duration_s,
-           min(tier_rank) FILTER (WHERE chapter = 1) AS first_tier_rank,
-           min(uploaded_at) FILTER (WHERE chapter = 1) AS first_uploaded_at
-    FROM counted_chapters
-    GROUP BY recording_id
+    WHERE c.pricing_model <> 'per_minute' OR c.tier_price_cents IS NOT NULL              -- R5 priced tier
 ),
 licensable_recordings AS (
-    -- R6: complete, every chapter licensable by R5 (so none delivered earlier in the deal),
-    -- and the summed duration_s >= min_duration_s
+    -- R6: complete as of the cutoff, every chapter licensable by R5 (so none delivered
+    -- earlier in the deal), and the summed duration_s >= min_duration_s
     SELECT r.*
-    FROM recordings AS r
+    FROM recordings_at_cutoff AS r
     JOIN (SELECT l.recording_id, count(*) AS licensable_chapters
           FROM licensable AS l, selection_mode WHERE selection_mode.whole GROUP BY l.recording_id) AS l
         USING (recording_id)

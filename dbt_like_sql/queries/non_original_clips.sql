@@ -4,7 +4,7 @@
 -- is_duplicate flag: a partition run flags the clips it writes, and a late-arriving,
 -- earlier upload of the same file must win even where an old flag says otherwise.
 -- It depends on the inventory alone, so deliveries compute it once per inventory version
--- and every batch's licensable_clips query reads the result as `non_original_clips`.
+-- and clips_eligible_at_cutoff.sql / recordings_at_cutoff.sql read the result as `non_original_clips`.
 -- Only fingerprints seen more than once are ranked (a cheap GROUP BY, then a window over
 -- the few copies instead of over the whole library).
 WITH shared AS (

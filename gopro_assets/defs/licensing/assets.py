@@ -45,11 +45,8 @@ def deal_deliveries(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
     lib.ensure_tables(store)
     deals = {d["deal_id"]: d for d in store.read("license_deals").to_pylist()}
     delivered = []
-    for batch in lib.due_batches(store, as_of(context)):
-        deal = deals.get(batch["deal_id"])
-        if deal is None:
-            continue  # its deal file was quarantined
-        row = lib.deliver_batch(store, batch, deal, lakehouse.review_window_days)
+    # batch by batch in cutoff order, the deal-independent part of R5 judged once per cutoff
+    for batch, row in lib.deliver_due_batches(store, as_of(context), deals, lakehouse.review_window_days):
         if row is None:
             context.log.info(
                 f"batch {batch['deal_id']}/{batch['batch_id']}: frozen meanwhile by another run, left as it is (R12)"

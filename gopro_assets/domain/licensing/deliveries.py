@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from datetime import datetime
 
 import pyarrow as pa
@@ -20,12 +21,32 @@ DELIVERIES, DELIVERED_BATCHES = decl.DEAL_DELIVERIES.name, decl.DELIVERED_BATCHE
 DELIVERY_SCHEMA = decl.DEAL_DELIVERIES.schema
 DELIVERED_BATCH_SCHEMA = decl.DELIVERED_BATCHES.schema
 
+# R5 in two parts. Per cutoff, whatever the deal (R1/R1b owners, R1b clip exclusions, R4,
+# uploaded by the cutoff), computed once for the batches of every deal with that cutoff:
+CLIPS_AT_CUTOFF, RECORDINGS_AT_CUTOFF = "clips_eligible_at_cutoff", "recordings_at_cutoff"
+CLIPS_AT_CUTOFF_SQL = query_text(CLIPS_AT_CUTOFF)
+RECORDINGS_AT_CUTOFF_SQL = query_text(RECORDINGS_AT_CUTOFF)  # only for whole_recordings deals (R6, R15)
+# per batch, the deal's own terms (buyer exclusions, criteria, price, once per deal) and R6 order:
 LICENSABLE_SQL = query_text("licensable_clips")
-# R4 over the whole inventory, an input of LICENSABLE_SQL computed once per inventory version
+# R4 over the whole inventory, an input of both per-cutoff queries computed once per inventory version
 NON_ORIGINALS_SQL = query_text("non_original_clips")
 NON_ORIGINALS = "non_original_clips"
-INPUTS = sorted((set(table_refs(LICENSABLE_SQL)) - {NON_ORIGINALS}) | {"license_batches"})
+_RESULTS = {NON_ORIGINALS, CLIPS_AT_CUTOFF, RECORDINGS_AT_CUTOFF}  # registered results, not lake tables
+CUTOFF_INPUTS = sorted(set(table_refs(CLIPS_AT_CUTOFF_SQL) + table_refs(RECORDINGS_AT_CUTOFF_SQL)) - _RESULTS)
+BATCH_INPUTS = sorted(set(table_refs(LICENSABLE_SQL)) - _RESULTS)
+INPUTS = sorted(set(CUTOFF_INPUTS) | set(BATCH_INPUTS) | {"license_batches"})
 INVENTORY = "footage_inventory"
+# recordings_at_cutoff.sql's columns: the stand-in read by a deal without whole_recordings
+RECORDINGS_AT_CUTOFF_SCHEMA = pa.schema(
+    [
+        ("recording_id", pa.string()),
+        ("chapters", pa.int64()),
+        ("complete", pa.bool_()),
+        ("recording_duration_s", pa.float64()),
+        ("first_tier_rank", pa.int32()),
+        ("first_uploaded_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
 # non_original_clips results by (inventory uri, version, files): a version never changes.
 _NON_ORIGINALS_CACHE: OrderedDict[tuple, pa.Table] = OrderedDict()
@@ -50,6 +71,50 @@ def non_original_clips(store: DeltaStore, version: int | None) -> pa.Table:
     return result
 
 
+class CutoffJudgement:
+    """The part of R5 that no deal changes, at one cutoff and at the Delta versions of
+    ``CUTOFF_INPUTS`` it was judged at: the clips probed, not duplicates (R4), uploaded by
+    the cutoff, of owners eligible then (R1/R1b, buyer exclusions aside: each clip carries
+    its owner's ``excluded_buyers``) and not excluded (R1b); and, for whole_recordings
+    deals, their recordings as of the cutoff (R6, R15), computed on first use."""
+
+    def __init__(self, store: DeltaStore, cutoff_at: datetime, review_days: int, versions: dict[str, int]):
+        self.store, self.cutoff_at, self.review_days = store, cutoff_at, review_days
+        self.versions = {t: versions[t] for t in CUTOFF_INPUTS if t in versions}
+        self._non_originals = non_original_clips(store, self.versions.get(INVENTORY))
+        self.clips = self._run(CLIPS_AT_CUTOFF_SQL, {"review_days": review_days})
+        self._recordings: pa.Table | None = None
+
+    def serves(self, store: DeltaStore, cutoff_at: datetime, review_days: int, versions: dict[str, int]) -> bool:
+        """Whether a batch with this cutoff, whose inputs are at ``versions``, may use it."""
+        return (store.root, cutoff_at, review_days, self.versions) == (
+            self.store.root,
+            self.cutoff_at,
+            self.review_days,
+            {t: versions[t] for t in CUTOFF_INPUTS if t in versions},
+        )
+
+    def recordings(self) -> pa.Table:
+        """recordings_at_cutoff.sql: the recordings of the clips above, complete or not as of
+        the cutoff (R15), with their summed duration and chapter 1's rank and upload (R6)."""
+        if self._recordings is None:
+            self._recordings = self._run(RECORDINGS_AT_CUTOFF_SQL, {}, {CLIPS_AT_CUTOFF: self.clips})
+        return self._recordings
+
+    def _run(self, sql: str, variables: dict, results: dict[str, pa.Table] | None = None) -> pa.Table:
+        con = connect(
+            self.store,
+            [t for t in table_refs(sql) if t not in _RESULTS],
+            {"cutoff_at": self.cutoff_at.isoformat(), **variables},
+            versions=self.versions,
+        )
+        for name, table in {NON_ORIGINALS: self._non_originals, **(results or {})}.items():
+            con.register(name, table)
+        result = fetch_arrow(con, sql)
+        con.close()
+        return result
+
+
 def due_batches(store: DeltaStore, as_of: datetime) -> list[dict]:
     """Batches whose cutoff is before ``as_of`` and that were not delivered yet, in
     cutoff order (R6: a deal's batches are processed in cutoff_at order)."""
@@ -72,9 +137,49 @@ def is_delivered(store: DeltaStore, batch: dict) -> bool:
     )
 
 
-def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) -> dict | None:
+class CutoffJudgements:
+    """Hands each batch the judgement of its cutoff, judging it again only for another
+    cutoff or when an input moved to another version. Batches come in cutoff order
+    (``due_batches``), so the latest judgement is the only one kept."""
+
+    def __init__(self) -> None:
+        self.latest: CutoffJudgement | None = None
+
+    def for_batch(
+        self, store: DeltaStore, cutoff_at: datetime, review_days: int, versions: dict[str, int]
+    ) -> CutoffJudgement:
+        if self.latest is None or not self.latest.serves(store, cutoff_at, review_days, versions):
+            self.latest = None  # released before the next one is judged
+            self.latest = CutoffJudgement(store, cutoff_at, review_days, versions)
+        return self.latest
+
+
+def deliver_due_batches(
+    store: DeltaStore, as_of: datetime, deals: dict[str, dict], review_days: int
+) -> Iterator[tuple[dict, dict | None]]:
+    """Deliver every due batch (``due_batches``, R6 cutoff order) whose deal is known,
+    yielding ``(batch, deliver_batch's row or None)`` batch by batch.
+
+    One judgement per cutoff: the batches of all deals with the same cutoff come one after
+    the other and share a ``CutoffJudgement`` (the deal-independent part of R5); each then
+    applies only its deal's terms and earlier deliveries. A deal's batches stay in cutoff
+    order, which is all "once per deal" needs: within a cutoff the deals' order changes nothing.
+    """
+    judgements = CutoffJudgements()
+    for batch in due_batches(store, as_of):
+        deal = deals.get(batch["deal_id"])
+        if deal is not None:  # else its deal file was quarantined
+            yield batch, deliver_batch(store, batch, deal, review_days, judgements)
+
+
+def deliver_batch(
+    store: DeltaStore, batch: dict, deal: dict, review_days: int, judgements: CutoffJudgements | None = None
+) -> dict | None:
     """Select and freeze one batch; returns its delivered_batches row, or None when
     another writer froze it first (then nothing of its history is changed).
+
+    ``judgements``: shared by the batches of one run (``deliver_due_batches``), so that
+    batches with the same cutoff and input versions are judged once (R5).
 
     Crash safety: the deliveries are written (replacing any left by a crashed run) before
     the batch is marked delivered, and a batch is only ever selected while unmarked.
@@ -86,68 +191,34 @@ def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) 
         return None
     # the raw event logs too: the eligibility check re-judges the batch from them
     versions = {t: v for t in [*INPUTS, "consent_events", "clip_exclusions"] if (v := store.version(t)) is not None}
-    # every input is read at the version recorded (the inventory by both queries): the
+    # every input is read at the version recorded, the judgement of the cutoff included: the
     # recorded versions are what the batch was computed from, whatever commits meanwhile
-    pinned = dict(versions)
+    judgement = (judgements or CutoffJudgements()).for_batch(store, batch["cutoff_at"], review_days, versions)
+    whole = bool(deal.get("whole_recordings"))
     con = connect(
         store,
-        [t for t in INPUTS if t != "license_batches"],
-        {
-            "deal_id": batch["deal_id"],
-            "batch_id": batch["batch_id"],
-            "cutoff_at": batch["cutoff_at"].isoformat(),
-            "review_days": review_days,
-        },
+        [t for t in BATCH_INPUTS if t != "license_batches"],
+        {"deal_id": batch["deal_id"], "batch_id": batch["batch_id"]},
         empty_schemas={DELIVERIES: DELIVERY_SCHEMA},
-        versions=pinned,
+        versions=versions,
     )
-    con.register(NON_ORIGINALS, non_original_clips(store, versions.get(INVENTORY)))
+    con.register(CLIPS_AT_CUTOFF, judgement.clips)
+    con.register(RECORDINGS_AT_CUTOFF, judgement.recordings() if whole else RECORDINGS_AT_CUTOFF_SCHEMA.empty_table())
     candidates = fetch_arrow(con, LICENSABLE_SQL)
     con.close()
-    seconds = candidates["billable_seconds"].to_pylist()
-    # R6: clip by clip, or recording by recording under whole_recordings (unit_id, R15)
-    chosen = select_batch(seconds, batch["max_minutes"], candidates["unit_id"].to_pylist())
-    picked = candidates.take(pa.array(chosen, pa.int64())) if chosen else candidates.slice(0, 0)
-    month = revenue_month(batch["cutoff_at"])
-    n = picked.num_rows
-    per_minute = deal["pricing_model"] == "per_minute"
-    deliveries = pa.table(
-        {
-            "deal_id": pa.array([batch["deal_id"]] * n, pa.string()),
-            "batch_id": pa.array([batch["batch_id"]] * n, pa.string()),
-            "clip_id": picked["clip_id"],
-            "subscriber_id": picked["subscriber_id"],
-            "tier": picked["tier"],
-            "billable_seconds": picked["billable_seconds"].cast(pa.int64()),
-            "tier_price_cents": (
-                picked["tier_price_cents"].cast(pa.int64()) if per_minute else pa.nulls(n, pa.int64())
-            ),
-            "revenue_month": pa.array([month] * n, pa.string()),
-            "cutoff_at": pa.array([batch["cutoff_at"]] * n, pa.timestamp("us", tz="UTC")),
-            "selection_rank": pa.array([i + 1 for i in chosen], pa.int64()),
-            # v2, frozen with the delivery (R7, R12): the bonus charged and the facts behind it
-            "sensor_bonus_cents": (
-                picked["sensor_bonus_cents"].cast(pa.int64()) if per_minute else pa.nulls(n, pa.int64())
-            ),
-            "has_gps": picked["has_gps"],
-            "has_imu": picked["has_imu"],
-            "camera_model": picked["camera_model"],
-            "recording_id": picked["recording_id"],
-            "chapter": picked["chapter"].cast(pa.int64()),
-        },
-        schema=DELIVERY_SCHEMA,
-    )
+    deliveries = batch_deliveries(batch, deal, candidates)
     store.replace_where(DELIVERIES, deliveries, _batch_predicate(batch))
+    per_minute = deal["pricing_model"] == "per_minute"
     row = {
         "deal_id": batch["deal_id"],
         "batch_id": batch["batch_id"],
         "buyer_id": deal["buyer_id"],
         "pricing_model": deal["pricing_model"],
         "cutoff_at": batch["cutoff_at"],
-        "revenue_month": month,
+        "revenue_month": revenue_month(batch["cutoff_at"]),
         "max_minutes": batch["max_minutes"],
         "fee_cents": batch["fee_cents"],
-        "clips": n,
+        "clips": deliveries.num_rows,
         "billable_seconds": int(pc.sum(deliveries["billable_seconds"]).as_py() or 0),
         "candidates": candidates.num_rows,
         "input_versions": json.dumps(versions, sort_keys=True),
@@ -174,6 +245,44 @@ def deliver_batch(store: DeltaStore, batch: dict, deal: dict, review_days: int) 
             "Delta version before this run's commit. Two writers ran without the lake_writer pool."
         )
     return None
+
+
+def batch_deliveries(batch: dict, deal: dict, candidates: pa.Table) -> pa.Table:
+    """R6: the batch's deliveries (deal_deliveries rows), chosen from its licensable
+    candidates (licensable_clips.sql, in selection order) under the batch's cap."""
+    seconds = candidates["billable_seconds"].to_pylist()
+    # clip by clip, or recording by recording under whole_recordings (unit_id, R15)
+    chosen = select_batch(seconds, batch["max_minutes"], candidates["unit_id"].to_pylist())
+    picked = candidates.take(pa.array(chosen, pa.int64())) if chosen else candidates.slice(0, 0)
+    month = revenue_month(batch["cutoff_at"])
+    n = picked.num_rows
+    per_minute = deal["pricing_model"] == "per_minute"
+    return pa.table(
+        {
+            "deal_id": pa.array([batch["deal_id"]] * n, pa.string()),
+            "batch_id": pa.array([batch["batch_id"]] * n, pa.string()),
+            "clip_id": picked["clip_id"],
+            "subscriber_id": picked["subscriber_id"],
+            "tier": picked["tier"],
+            "billable_seconds": picked["billable_seconds"].cast(pa.int64()),
+            "tier_price_cents": (
+                picked["tier_price_cents"].cast(pa.int64()) if per_minute else pa.nulls(n, pa.int64())
+            ),
+            "revenue_month": pa.array([month] * n, pa.string()),
+            "cutoff_at": pa.array([batch["cutoff_at"]] * n, pa.timestamp("us", tz="UTC")),
+            "selection_rank": pa.array([i + 1 for i in chosen], pa.int64()),
+            # v2, frozen with the delivery (R7, R12): the bonus charged and the facts behind it
+            "sensor_bonus_cents": (
+                picked["sensor_bonus_cents"].cast(pa.int64()) if per_minute else pa.nulls(n, pa.int64())
+            ),
+            "has_gps": picked["has_gps"],
+            "has_imu": picked["has_imu"],
+            "camera_model": picked["camera_model"],
+            "recording_id": picked["recording_id"],
+            "chapter": picked["chapter"].cast(pa.int64()),
+        },
+        schema=DELIVERY_SCHEMA,
+    )
 
 
 def ensure_tables(store: DeltaStore) -> None:
