@@ -149,9 +149,8 @@ def _deliver(run: PipelineRun) -> None:
 
     deliveries.ensure_tables(run.store)
     deals = {d["deal_id"]: d for d in run.store.read("license_deals").to_pylist()}
-    for batch in deliveries.due_batches(run.store, end_of_day(run.through)):
-        if batch["deal_id"] in deals:
-            deliveries.deliver_batch(run.store, batch, deals[batch["deal_id"]], run.review_days)
+    for _ in deliveries.deliver_due_batches(run.store, end_of_day(run.through), deals, run.review_days):
+        pass
 
 
 def _train_value_model(run: PipelineRun) -> None:
@@ -274,7 +273,7 @@ def run_all(
     library_valuation). Daily models cover ``first_day``..``through``, monthly ones the
     months complete by ``through``, the others run once.
 
-    ``snapshots=False`` leaves out consent_snapshots and ``valuation=False`` the valuation
+    ``snapshots=False`` leaves out consent_daily (the per-day counts) and ``valuation=False`` the valuation
     group (e.g. when only the money figures are wanted); a step that reads a table left
     out, which does not exist, is left out too. ``data_tests``: run the SQL models' data
     tests too (their outcomes are in ``models`` of the result).
@@ -304,7 +303,7 @@ def run_all(
     for step in plan():
         if (
             step.kind == "files"
-            or (not snapshots and "consent_snapshots" in step.keys)
+            or (not snapshots and "consent_daily" in step.keys)
             or (not valuation and step.group == "valuation")
             or any(d in left_out and not store.exists(d) for d in step.deps)
         ):

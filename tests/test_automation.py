@@ -124,6 +124,7 @@ def test_jobs_split_the_graph_by_partitions_and_keep_dependency_order():
         "footage_inventory",
         "footage_quarantine",
         "consent_snapshots",
+        "consent_daily",
         "deal_deliveries",
         "batch_revenue",
         "revenue_share_allocations",

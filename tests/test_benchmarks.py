@@ -114,6 +114,16 @@ def test_tiny_run_produces_every_figure(tmp_path):
         assert isinstance(f["value"], (int, float)) and f["value"] >= 0, f
     assert result["machine"]["nproc"] >= 1 and "loadavg" in result["machine"]
     assert result["raw"]["money"]["money"]["counts"]["deal_deliveries"] > 0
+    # consent storage beside the old grain: its row count is the grid's, exactly
+    assert any(b == "money" and n.startswith("consent state storage") for b, n in names)
+    grain = result["raw"]["money"]["storage"]["daily_grain"]
+    assert grain["rows"] == grain["rows_by_grid_join"] > result["raw"]["money"]["storage"]["intervals"]["rows"] > 0
+    # the batch night delivers the three deals' batches of one cutoff; the night before, none
+    night = result["raw"]["money"]["batch_night"]
+    assert len({b["cutoff_at"] for b in night["batches"]["batches"]}) == 1
+    assert len([b for b in night["batches"]["batches"] if b["clips"] is not None]) == 3
+    assert night["quiet"]["batches"] == []
+    assert any(b == "money" and n.startswith("batch night:") for b, n in names)
     assert "figure" in proc.stdout  # the printed table
 
 
@@ -149,7 +159,8 @@ def test_unpartitioned_model_is_skipped_only_while_its_inputs_are_unchanged(tmp_
     from gopro_assets.sql_engine import runner as sql_runner
     from gopro_tools import pipeline
 
-    spec = WorldSpec(subscribers=200, clips_per_year=1000, horizon_days=40, batch_months=1)
+    # enough clips for a few clip exclusion events in 40 days
+    spec = WorldSpec(subscribers=200, clips_per_year=5000, horizon_days=40, batch_months=1)
     lake = str(tmp_path / "lake")
     write_lake(Synth(spec), lake, 39)
     store = DeltaStore(lake)
@@ -160,23 +171,25 @@ def test_unpartitioned_model_is_skipped_only_while_its_inputs_are_unchanged(tmp_
         "min_payout_cents": 1000,
         "review_days": 7,
     }
-    pipeline.run_sql(store, "int_consent_timeline", base)
-    version = store.version("int_consent_timeline")
+    pipeline.run_sql(store, "int_clip_exclusion_timeline", base)
+    version = store.version("int_clip_exclusion_timeline")
     runs = []
     real = sql_runner.run_model
     monkeypatch.setattr(sql_runner, "run_model", lambda con, model: runs.append(model.name) or real(con, model))
     # as_of is not read by the model: another night with the same inputs is skipped
-    pipeline.run_sql(store, "int_consent_timeline", base | {"as_of": "2025-02-11T00:00:00+00:00"})
-    assert runs == [] and store.version("int_consent_timeline") == version
-    # a new consent event: recomputed
-    events = store.read("consent_events")
-    store.append("consent_events", events.slice(0, 1).set_column(0, "event_id", pa.array(["ce-late"])))
-    pipeline.run_sql(store, "int_consent_timeline", base)
-    assert runs == ["int_consent_timeline"] and store.version("int_consent_timeline") == version + 1
+    pipeline.run_sql(store, "int_clip_exclusion_timeline", base | {"as_of": "2025-02-11T00:00:00+00:00"})
+    assert runs == [] and store.version("int_clip_exclusion_timeline") == version
+    # a new clip exclusion event: recomputed
+    events = store.read("clip_exclusions")
+    late = events.slice(0, 1)
+    late = late.set_column(late.schema.get_field_index("event_id"), "event_id", pa.array(["cx-late"]))
+    store.append("clip_exclusions", late)
+    pipeline.run_sql(store, "int_clip_exclusion_timeline", base)
+    assert runs == ["int_clip_exclusion_timeline"] and store.version("int_clip_exclusion_timeline") == version + 1
     # the table written by someone else since (no fingerprint in the last commit): recomputed
     runs.clear()
-    store.append("int_consent_timeline", store.read("int_consent_timeline").slice(0, 0))
-    pipeline.run_sql(store, "int_consent_timeline", base)
-    assert runs == ["int_consent_timeline"]
+    store.append("int_clip_exclusion_timeline", store.read("int_clip_exclusion_timeline").slice(0, 0))
+    pipeline.run_sql(store, "int_clip_exclusion_timeline", base)
+    assert runs == ["int_clip_exclusion_timeline"]
     # the skip needs no table of its own: the fingerprint is in the Delta commit
     assert not store.exists("model_runs")

@@ -361,7 +361,7 @@ def test_the_demos_default_run_ends_at_the_demos_last_day(tmp_path):
     store = DeltaStore(str(tmp_path / "lake"))
     months = set(store.read("revenue_share_statements", columns=["statement_month"]).column(0).to_pylist())
     assert max(months) == "2025-07"
-    days = store.read("consent_snapshots", columns=["snapshot_date"]).column(0).to_pylist()
+    days = store.read("consent_daily", columns=["snapshot_date"]).column(0).to_pylist()
     assert str(max(days))[:10] == "2025-07-31"
     assert sorted(p.name for p in (tmp_path / "exports").iterdir() if p.name[:4].isdigit())[-1] == "2025-07"
     # a month of the demo without statements exports too, and its report says so

@@ -191,14 +191,14 @@ def test_parallel_partition_runs_keep_every_row_exactly_once(tmp_path, monkeypat
     with dg.DagsterInstance.get() as instance:
         upstream = dg.materialize(
             list(defs.assets),
-            selection=[*ingest_landing.keys, dg.AssetKey("int_consent_timeline")],
+            selection=[*ingest_landing.keys, dg.AssetKey("consent_snapshots")],
             instance=instance,
             resources={"lakehouse": lakehouse},
         )
         assert upstream.success
 
     # Three runs at once, each writing its own day into footage_inventory,
-    # footage_quarantine and consent_snapshots, its two steps in parallel processes.
+    # footage_quarantine and consent_daily, its two steps in parallel processes.
     # (Not multiprocessing.Pool: its daemonic workers may not start the step processes.)
     with ProcessPoolExecutor(len(DAYS), mp_context=multiprocessing.get_context("spawn")) as pool:
         outcomes = list(pool.map(_run_day, DAYS))
@@ -218,7 +218,7 @@ def test_parallel_partition_runs_keep_every_row_exactly_once(tmp_path, monkeypat
             events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event]
             step_pids = {e.step_key: e.pid for e in events if e.event_type == dg.DagsterEventType.STEP_START}
             run_pid = next(e.pid for e in events if e.event_type == dg.DagsterEventType.RUN_START)
-            pids = {step_pids["footage_inventory"], step_pids["consent_snapshots"], run_pid}
+            pids = {step_pids["footage_inventory"], step_pids["consent_daily"], run_pid}
             assert len(pids) == 3, (step_pids, run_pid)
 
     store = DeltaStore(str(tmp_path / "lake"))
@@ -227,10 +227,15 @@ def test_parallel_partition_runs_keep_every_row_exactly_once(tmp_path, monkeypat
     assert got == sorted((day, clip) for day, clips in by_day.items() for clip in clips)  # all there, once each
     assert not any(r["is_duplicate"] for r in inventory)
     assert store.read("footage_quarantine").num_rows == 0
-    snapshots = store.read("consent_snapshots").to_pylist()
-    keys = [(r["snapshot_date"].isoformat(), r["subscriber_id"]) for r in snapshots]
-    assert sorted(keys) == sorted((day, s) for day in DAYS for s in SUBSCRIBERS)
-    opted = {(r["snapshot_date"].isoformat(), r["subscriber_id"]): r["opted_in"] for r in snapshots}
-    assert opted[("2025-01-02", "s1")] and not opted[("2025-01-02", "s2")] and opted[("2025-01-04", "s3")]
+    # s1, s2, s3 opt in at noon on the three days, each then in their review window
+    daily = store.read("consent_daily").to_pylist()
+    counts = {(r["snapshot_date"].isoformat(), r["ineligible_reason"]): r["subscribers"] for r in daily}
+    assert counts == {
+        ("2025-01-02", "in_review_window"): 1,
+        ("2025-01-02", "not_opted_in"): 2,
+        ("2025-01-03", "in_review_window"): 2,
+        ("2025-01-03", "not_opted_in"): 1,
+        ("2025-01-04", "in_review_window"): 3,
+    }
     # One commit per run and table at least (the writers did not overwrite each other).
     assert len(store.table("footage_inventory").history()) >= len(DAYS)

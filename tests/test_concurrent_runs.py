@@ -25,7 +25,7 @@ POOL_STEPS = {
     "deal_deliveries",
     "batch_revenue",
     "revenue_share_allocations",
-    "int_consent_timeline",
+    "consent_snapshots",
     "buyer_receivables",
 }
 
@@ -264,7 +264,7 @@ def test_cli_writes_the_pool_limit_and_upgrades_its_old_dagster_yaml(tmp_path, m
 
 
 def _prepare_upstream(landing, lake_dir) -> None:
-    """Everything deliveries read: ingestion, the inventory and the consent timelines."""
+    """Everything deliveries read: ingestion, the inventory, the consent intervals and the exclusion timeline."""
     from gopro_assets.domain.footage.inventory import refresh_inventory
     from gopro_assets.domain.footage.probe import probe_many
     from gopro_assets.domain.ingestion import landing as landing_lib
@@ -289,7 +289,7 @@ def _prepare_upstream(landing, lake_dir) -> None:
         "min_payout_cents": 1000,
         "review_days": 7,
     }
-    run_sql(store, "int_consent_timeline", base)
+    run_sql(store, "consent_snapshots", base)
     run_sql(store, "int_clip_exclusion_timeline", base)
 
 

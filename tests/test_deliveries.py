@@ -193,7 +193,7 @@ class Lake:
 
     # -- running -----------------------------------------------------------------
     def build(self):
-        """(Re)write every input table and re-run the two timelines (as a new ingest would)."""
+        """(Re)write every input table and re-run the consent intervals and the exclusion timeline (as a new ingest would)."""
         s = self.store
         write_rows(s, "subscribers", list(self.subs.values()), LANDING_KINDS["subscribers"].schema)
         write_rows(s, "consent_events", self.events, LANDING_KINDS["consent_events"].schema)
@@ -201,7 +201,7 @@ class Lake:
         write_rows(s, "footage_inventory", self.clips, INVENTORY_SCHEMA)
         write_rows(s, "license_deals", self.deals, DEAL_SCHEMA)
         write_rows(s, "license_batches", self.batches, BATCH_SCHEMA)
-        run_sql_model(s, "int_consent_timeline")
+        run_sql_model(s, "consent_snapshots", review_days=self.review_days)
         run_sql_model(s, "int_clip_exclusion_timeline")
         deliveries.ensure_tables(s)
         return self
@@ -209,10 +209,7 @@ class Lake:
     def deliver(self, as_of=AFTER) -> list[dict]:
         """What the deal_deliveries asset does for one run: every due batch, in order."""
         deals = {d["deal_id"]: d for d in self.store.read("license_deals").to_pylist()}
-        return [
-            deliveries.deliver_batch(self.store, b, deals[b["deal_id"]], self.review_days)
-            for b in deliveries.due_batches(self.store, as_of)
-        ]
+        return [row for _, row in deliveries.deliver_due_batches(self.store, as_of, deals, self.review_days)]
 
     def run(self, as_of=AFTER) -> Lake:
         self.build().deliver(as_of)

@@ -7,7 +7,7 @@ hand in the comments. Choices where the contract is silent: docs/ELIGIBILITY_CHO
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from conftest import run_sql_model
@@ -103,12 +103,22 @@ def test_r1_condition(r1_lake, sid):
     assert got == expected
 
 
-def test_r1_timeline_keeps_one_row_per_instant_the_larger_event_id(r1_lake):
-    # int_consent_timeline: tie_in-1 / tie_in-2 share event_at -> one row, event tie_in-2 (opt_in).
-    rows = r1_lake.store.read("int_consent_timeline").to_pylist()
-    tie = [(r["event_id"], r["action"]) for r in rows if r["subscriber_id"] == "tie_in"]
-    assert tie == [("tie_in-2", "opt_in")]
-    excl = [(r["event_id"], r["excluded_buyers"]) for r in rows if r["subscriber_id"] == "tie_excl"]
+def test_r1_tie_on_event_at_the_larger_event_id_decides(r1_lake):
+    # tie_in-1 (opt_out) / tie_in-2 (opt_in) share event_at: tie_in-2 decides, opted in from then;
+    # tie_excl-2 (excluding acme) beats tie_excl-1 (no exclusion).
+    run_sql_model(r1_lake.store, "consent_snapshots", review_days=r1_lake.review_days)
+    rows = r1_lake.store.read("consent_snapshots").to_pylist()
+    tie = [
+        (r["consent_event_id"], r["opted_in"])
+        for r in rows
+        if r["subscriber_id"] == "tie_in" and r["valid_from"] == OPTED_IN
+    ]
+    assert tie == [("tie_in-2", True)]
+    excl = [
+        (r["consent_event_id"], r["excluded_buyers"])
+        for r in rows
+        if r["subscriber_id"] == "tie_excl" and r["valid_from"] == OPTED_IN
+    ]
     assert excl == [("tie_excl-2", ["acme"])]
 
 
@@ -143,8 +153,16 @@ def test_r1b_opt_out_then_opt_in_restarts_the_window(lake):
         lake.deal(name).batch(name, "B1", cutoff_at=cutoff)
     lake.run()
     assert {name: lake.delivered(name) for name in cutoffs} == {"D3": [], "D7": [], "D11m": [], "D11": ["c"]}
-    enrolled = [(r["event_id"], r["enrolled_at"]) for r in lake.store.read("int_consent_timeline").to_pylist()]
-    assert enrolled == [("S-1", day(0)), ("S-2", None), ("S-3", day(4))]
+    rows = sorted(lake.store.read("consent_snapshots").to_pylist(), key=lambda r: r["valid_from"])
+    enrolled = [(r["consent_event_id"], r["enrolled_at"], r["ineligible_reason"]) for r in rows]
+    assert enrolled == [
+        (None, None, "not_opted_in"),  # subscribed long ago, no event yet
+        ("S-1", day(0), "in_review_window"),
+        ("S-2", None, "not_opted_in"),
+        ("S-3", day(4), "in_review_window"),
+        ("S-3", day(4), None),  # from day 11
+    ]
+    assert rows[-1]["valid_from"] == day(11)
 
 
 def test_r1b_second_opt_in_without_opt_out_does_not_restart(lake):
@@ -221,162 +239,20 @@ def lake(store):
 
 
 # =========================================================================== consent_snapshots
-def snapshots(lake: Lake, start: date, end: date, review_days: int = 7) -> dict:
-    lake.build()
-    rows = run_sql_model(
-        lake.store, "consent_snapshots", range_start=start, range_end=end, review_days=review_days
-    ).to_pylist()
-    return {(r["subscriber_id"], r["snapshot_date"].isoformat()): r for r in rows}
-
-
-def test_snapshots_end_of_day(lake):
-    # S opts in at 2026-01-02T23:59:59.999Z -> opted in on the snapshot of Jan 2 (end of day).
-    # N opts in at 2026-01-03T00:00:00Z -> NOT on Jan 2, yes on Jan 3.
-    # review_days 0, so opted in == eligible here.
-    lake.sub("S").consent("S-in", "S", ts("2026-01-02T23:59:59.999Z"))
-    lake.sub("N").consent("N-in", "N", ts("2026-01-03T00:00:00Z"))
-    snap = snapshots(lake, date(2026, 1, 1), date(2026, 1, 3), review_days=0)
-    got = {k: (r["opted_in"], r["is_eligible"], r["ineligible_reason"]) for k, r in snap.items()}
-    assert got == {
-        ("S", "2026-01-01"): (False, False, "not_opted_in"),
-        ("S", "2026-01-02"): (True, True, None),
-        ("S", "2026-01-03"): (True, True, None),
-        ("N", "2026-01-01"): (False, False, "not_opted_in"),
-        ("N", "2026-01-02"): (False, False, "not_opted_in"),
-        ("N", "2026-01-03"): (True, True, None),
-    }
-    assert snap[("S", "2026-01-02")]["consent_event_id"] == "S-in"
-
-
-def test_snapshots_review_window(lake):
-    # opt_in 2026-01-01T10:00Z, 7 days: enrolled_at + 7 = Jan 8 10:00. End of Jan 7 < that:
-    # in_review_window; end of Jan 8 >= that: eligible.
-    lake.sub("S").consent("S-in", "S", ts("2026-01-01T10:00:00Z"))
-    snap = snapshots(lake, date(2026, 1, 7), date(2026, 1, 8))
-    assert snap[("S", "2026-01-07")]["ineligible_reason"] == "in_review_window"
-    assert snap[("S", "2026-01-07")]["opted_in"] is True
-    assert snap[("S", "2026-01-08")]["is_eligible"] is True
-    assert snap[("S", "2026-01-08")]["enrolled_at"] == ts("2026-01-01T10:00:00Z")
-
-
-def test_snapshots_reason_order_is_fixed(lake):
-    # Fixed order: not_us, not_yet_subscribed, cancelled, not_invited, not_opted_in, in_review_window.
-    lake.sub("ca", country="CA", invited_at=None)  # non-US AND not invited AND no consent -> not_us
-    lake.sub("canc", cancelled_at=ts("2025-06-01T00:00:00Z"), invited_at=None)  # cancelled before not_invited
-    lake.sub("noinv", invited_at=None).consent("noinv-in", "noinv", OPTED_IN)  # opted in but not invited
-    lake.sub("noc")  # US, invited, no consent event
-    lake.sub("out").consent("out-1", "out", OPTED_IN).consent("out-2", "out", OPTED_IN + timedelta(days=1), "opt_out")
-    lake.sub("rev", invited_at=ts("2026-01-01T00:00:00Z")).consent("rev-in", "rev", ts("2026-01-01T00:00:00Z"))
-    lake.sub("ok", country="US").consent("ok-in", "ok", OPTED_IN, excluded_buyers=["acme"])
-    snap = snapshots(lake, date(2026, 1, 2), date(2026, 1, 2))
-    got = {sid: snap[(sid, "2026-01-02")]["ineligible_reason"] for sid, _ in snap}
-    assert got == {
-        "ca": "not_us",
-        "canc": "cancelled",
-        "noinv": "not_invited",
-        "noc": "not_opted_in",
-        "out": "not_opted_in",
-        "rev": "in_review_window",
-        "ok": None,
-    }
-    # excluded_buyers: the opt_in's list; [] when not opted in (even after an opt_in that had one)
-    assert snap[("ok", "2026-01-02")]["excluded_buyers"] == ["acme"]
-    assert snap[("ok", "2026-01-02")]["is_eligible"] is True  # eligible for buyers not excluded
-    assert snap[("out", "2026-01-02")]["excluded_buyers"] == []
-    assert snap[("out", "2026-01-02")]["opted_in"] is False
-
-
-def test_snapshots_one_row_per_subscriber_per_day_from_subscription_day(lake):
-    # "old" subscribed in 2025: a row each day Jan 1..4 (4 rows).
-    # "new" subscribed 2026-01-03T10:00Z: rows Jan 3 and Jan 4 only (from its subscription day).
-    # "future" subscribed Jan 5: no row in the range.
-    lake.sub("old").sub("new", subscribed_at=ts("2026-01-03T10:00:00Z"))
-    lake.sub("future", subscribed_at=ts("2026-01-05T00:00:00Z"))
-    snap = snapshots(lake, date(2026, 1, 1), date(2026, 1, 4))
-    assert sorted(snap) == sorted(
-        [("old", f"2026-01-0{d}") for d in range(1, 5)] + [("new", "2026-01-03"), ("new", "2026-01-04")]
-    )
-    # on the subscription day itself the subscriber is subscribed (end of day), so the
-    # reason is the next failing condition, never not_yet_subscribed
-    assert snap[("new", "2026-01-03")]["ineligible_reason"] == "not_opted_in"
-
-
-def test_snapshots_point_in_time_not_current_state(lake):
-    # Opt-in Jan 1 (review 0), opt-out Jan 3: Jan 1-2 eligible, Jan 3-4 not; the later
-    # opt-out does not leak into earlier days.
-    lake.sub("S").consent("S-1", "S", ts("2026-01-01T08:00:00Z")).consent(
-        "S-2", "S", ts("2026-01-03T08:00:00Z"), "opt_out"
-    )
-    snap = snapshots(lake, date(2026, 1, 1), date(2026, 1, 4), review_days=0)
-    assert [snap[("S", f"2026-01-0{d}")]["is_eligible"] for d in range(1, 5)] == [True, True, False, False]
-
-
-# ---------------------------------------------- the blocking check recomputes eligibility
-ELIGIBILITY_CHECK = "eligibility_matches_consent_events"
-
-
-def test_snapshots_of_every_r1_case_pass_the_recomputed_eligibility_check(r1_lake):
-    # run_sql_model fails on any error-severity data test: the model (macro, ASOF join over
-    # the timeline) and the check (raw consent_events, event intervals) agree on every R1
-    # case, ties on event_at included, on the cutoff day and the days around it.
-    day_t = T.date()
-    rows = run_sql_model(
-        r1_lake.store, "consent_snapshots", range_start=day_t - timedelta(days=1), range_end=day_t + timedelta(days=1)
-    )
-    assert rows.num_rows == 3 * len(R1_CASES) - 2  # "sub_at_t" and "sub_after" subscribe on the cutoff day
-
-
-def test_snapshots_enrolment_restart_at_one_instant_passes_the_check(lake):
-    # R1b: opt_out S-2a and opt_in S-2b at the same instant (day 2) restart the window at
-    # day 2 (S-2b comes after S-2a by event_id); the check recounts that from the raw events.
-    lake.sub("S").consent("S-1", "S", day(0)).consent("S-2a", "S", day(2), "opt_out").consent("S-2b", "S", day(2))
-    snap = snapshots(lake, date(2026, 1, 1), date(2026, 1, 11))
-    assert [snap[("S", f"2026-01-{d:02d}")]["is_eligible"] for d in (8, 9, 10)] == [False, False, True]
-
-
-def test_snapshots_eligibility_check_fails_on_a_corrupted_row_or_input(lake):
-    # S: opted in long ago (eligible); R: opted in Jan 1 (in its review window on Jan 2);
-    # N: never opted in; O: opted in, then out on Jan 1.
-    import pyarrow as pa
-
-    from gopro_assets.sql_engine.runner import SQL_ROOT, connect_for_model, load_model, run_model, run_tests
-
-    lake.sub("S").consent("S-in", "S", OPTED_IN).sub("R").consent("R-in", "R", ts("2026-01-01T10:00:00Z"))
-    lake.sub("N").sub("O").consent("O-in", "O", OPTED_IN).consent("O-out", "O", ts("2026-01-01T09:00:00Z"), "opt_out")
-    lake.build()
-    model = load_model(SQL_ROOT / "marts" / "consent_snapshots.sql")
-    variables = {"range_start": date(2026, 1, 2), "range_end": date(2026, 1, 2), "review_days": 7}
-    con = connect_for_model(lake.store, model, variables)
-    good = run_model(con, model)
-    by_sub = {r["subscriber_id"]: i for i, r in enumerate(good.to_pylist())}
-
-    def offending(rows: pa.Table, connection=con) -> list[dict]:
-        found = {t.name: (n, sample) for t, n, sample in run_tests(connection, model, rows)}
-        n, sample = found[ELIGIBILITY_CHECK]
-        assert n == len(sample)
-        return sample
-
-    def corrupt(i: int, **values) -> pa.Table:
-        rows = good.to_pylist()
-        rows[i] |= values
-        return pa.Table.from_pylist(rows, schema=good.schema)
-
-    assert offending(good) == []
-    # (1) R, inside its review window, marked eligible with no reason: the row is consistent
-    # in itself (the old check, is_eligible exactly when the reason is null, passed it)
-    bad = offending(corrupt(by_sub["R"], is_eligible=True, ineligible_reason=None))
-    assert [(r["subscriber_id"], r["is_eligible"], r["recomputed_eligible"]) for r in bad] == [("R", True, False)]
-    # (2) S, eligible, marked not opted in: consistent row, wrong verdict
-    bad = offending(corrupt(by_sub["S"], is_eligible=False, ineligible_reason="not_opted_in"))
-    assert [(r["subscriber_id"], r["recomputed_eligible"]) for r in bad] == [("S", True)]
-    # (3) the state, not the verdict: N said opted in, O's deciding event misnamed
-    assert [r["subscriber_id"] for r in offending(corrupt(by_sub["N"], opted_in=True))] == ["N"]
-    assert [r["subscriber_id"] for r in offending(corrupt(by_sub["O"], consent_event_id="O-in"))] == ["O"]
-    # (4) a corrupted input: O's opt_out lost from int_consent_timeline (the model's input),
-    # so the model finds O eligible; the check, reading consent_events, does not
-    timeline = lake.store.read("int_consent_timeline")
-    lake.store.overwrite("int_consent_timeline", timeline.filter(pa.compute.not_equal(timeline["event_id"], "O-out")))
-    con = connect_for_model(lake.store, model, variables)
-    wrong = run_model(con, model)
-    assert {r["subscriber_id"]: r["is_eligible"] for r in wrong.to_pylist()}["O"] is True
-    assert [(r["subscriber_id"], r["state_event_id"]) for r in offending(wrong, con)] == [("O", "O-out")]
+# The interval table itself: tests/test_consent_snapshots.py. Here: every R1 case judged
+# from it at the cutoff agrees with the deliveries (and its blocking checks pass).
+@pytest.mark.parametrize("sid", list(R1_CASES))
+def test_snapshots_of_every_r1_case_agree_at_the_cutoff(r1_lake, sid):
+    run_sql_model(r1_lake.store, "consent_snapshots", review_days=r1_lake.review_days)
+    rows = r1_lake.store.read("consent_snapshots").to_pylist()
+    held = [
+        r
+        for r in rows
+        if r["subscriber_id"] == sid and r["valid_from"] <= T and (r["valid_to"] is None or r["valid_to"] > T)
+    ]
+    eligible = bool(held) and held[0]["is_eligible"]
+    expected = R1_CASES[sid][2]
+    assert (
+        eligible and "acme" not in held[0]["excluded_buyers"],
+        eligible and "beta" not in held[0]["excluded_buyers"],
+    ) == expected

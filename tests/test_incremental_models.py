@@ -85,16 +85,20 @@ def frozen_lake(store: DeltaStore) -> Lake:
 CHANGES = {
     "opt_out": (
         lambda lake: lake.consent("S1-out", "S1", CUTOFF - timedelta(days=1), "opt_out"),
-        {"int_consent_timeline": [("S1",)]},
+        {"consent_snapshots": [("S1",)]},
     ),
     "clip_exclusion": (
         lambda lake: lake.exclusion("X-c3", "S3", "c3", CUTOFF - timedelta(hours=1)),
         {"int_clip_exclusion_timeline": [("c3",)]},
     ),
-    "subscriber_row": (lambda lake: lake.sub("S2", country="CA"), {"subscribers": [("S2",)]}),
+    # (a subscriber row change changes their consent intervals too: the reason becomes not_us)
+    "subscriber_row": (
+        lambda lake: lake.sub("S2", country="CA"),
+        {"subscribers": [("S2",)], "consent_snapshots": [("S2",)]},
+    ),
     "buyer_exclusion": (
         lambda lake: lake.consent("S2-in2", "S2", CUTOFF - timedelta(days=1), "opt_in", excluded_buyers=["acme"]),
-        {"int_consent_timeline": [("S2",)]},
+        {"consent_snapshots": [("S2",)]},
     ),
     "new_batch": (
         lambda lake: lake.batch("D1", "B2", cutoff_at=CUTOFF + timedelta(days=1)),
@@ -102,7 +106,7 @@ CHANGES = {
     ),
     "opt_out_after_cutoff": (
         lambda lake: lake.consent("S1-late", "S1", CUTOFF + US, "opt_out"),
-        {"int_consent_timeline": [("S1",)]},
+        {"consent_snapshots": [("S1",)]},
     ),
 }
 
@@ -128,7 +132,7 @@ def test_late_revocations_rejudges_only_what_changed_and_equals_a_full_recomputa
         == {
             "full_refresh": False,
             "subscribers": [],
-            "int_consent_timeline": [],
+            "consent_snapshots": [],
             "int_clip_exclusion_timeline": [],
             "delivered_batches": [],
         }
@@ -150,7 +154,8 @@ def test_late_revocations_rows_of_unchanged_deliveries_are_kept_and_reverted_one
     ]
     # S2's row is corrected back to US: only S2 is re-judged; its rows go, S1's stay.
     lake.sub("S2", country="US").run()
-    assert scope(store)["subscribers"] == [("S2",)] and scope(store)["int_consent_timeline"] == []
+    # (its consent intervals change with it: not_us -> eligible)
+    assert scope(store)["subscribers"] == [("S2",)] and scope(store)["consent_snapshots"] == [("S2",)]
     after = incremental(store)
     assert [(r["deal_id"], r["clip_id"], r["reason"]) for r in after] == [
         ("D1", "c1", "not_opted_in"),
@@ -169,7 +174,7 @@ def test_late_revocations_records_its_inputs_and_skips_when_nothing_changed(stor
         "deal_deliveries",
         "delivered_batches",
         "subscribers",
-        "int_consent_timeline",
+        "consent_snapshots",
         "int_clip_exclusion_timeline",
     }
     assert recorded["inputs"]["subscribers"] == store.version("subscribers")
@@ -189,9 +194,9 @@ def test_late_revocations_full_refresh_when_the_last_computation_cannot_be_built
         store.overwrite(MODEL, store.read(MODEL), skip_unchanged=False)  # no fingerprint in that commit
     else:
         # the timeline's recorded version can no longer be read: VACUUM removed its files
-        recorded = json.loads(store.table(MODEL).history(1)[0][FINGERPRINT_KEY])["inputs"]["int_consent_timeline"]
-        gone = set(store.table("int_consent_timeline", recorded).file_uris()) - set(
-            store.table("int_consent_timeline").file_uris()
+        recorded = json.loads(store.table(MODEL).history(1)[0][FINGERPRINT_KEY])["inputs"]["consent_snapshots"]
+        gone = set(store.table("consent_snapshots", recorded).file_uris()) - set(
+            store.table("consent_snapshots").file_uris()
         )
         assert gone
         for uri in gone:

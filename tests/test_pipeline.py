@@ -408,7 +408,7 @@ def test_unchanged_sql_models_are_not_recomputed_but_still_checked(lakehouse):
             k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.to_user_string() == "late_revocations"
         ]
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(checks)
-    assert {"int_consent_timeline", "int_clip_exclusion_timeline", "late_revocations"} <= skipped
+    assert {"consent_snapshots", "int_clip_exclusion_timeline", "late_revocations"} <= skipped
     # recomputed: the forged row is gone, and so are the models reading batch_revenue
     assert not skipped & {"batch_revenue", "revenue_share_allocations", "buyer_receivables"}
     assert pa.Table.equals(store.read("batch_revenue").sort_by("batch_id"), revenue.sort_by("batch_id"))

@@ -43,11 +43,13 @@ def test_model_yaml_uses_dbt_properties_schema(yml: Path):
     config = model["config"]
     assert config["materialized"] in ("table", "incremental")
     if config["materialized"] == "incremental":
-        assert config["incremental_strategy"] in ("insert_overwrite", "changed_keys")
+        assert config["incremental_strategy"] in ("insert_overwrite", "changed_keys", "merge")
         if config["incremental_strategy"] == "insert_overwrite":
             assert set(config["partition_by"]) == {"field", "data_type", "granularity"}
         else:
             assert config["meta"]["changed_keys"]
+        if config["incremental_strategy"] == "merge":  # dbt's unique_key: the key of a row
+            assert config["unique_key"] and set(config["unique_key"]) <= {c["name"] for c in model["columns"]}
     assert config["group"] in {g["name"] for g in _raw(SQL_ROOT / GROUPS_FILE)["groups"]}
     for col in model["columns"]:
         assert set(col) <= {"name", "description", "data_type", "data_tests"}, col["name"]
@@ -92,7 +94,15 @@ def test_every_input_is_a_model_or_a_declared_source_and_every_source_is_read():
 def test_config_reaches_the_engine():
     models = {m.name: m for m in discover()}
     assert models["batch_revenue"].partition is None and models["batch_revenue"].group == "finance"
-    assert models["consent_snapshots"].partition == {"kind": "daily", "column": "snapshot_date"}
+    assert models["consent_daily"].partition == {"kind": "daily", "column": "snapshot_date"}
+    snapshots = models["consent_snapshots"]
+    assert (snapshots.partition, snapshots.strategy, snapshots.unique_key, snapshots.delta_partition_by) == (
+        None,
+        "merge",
+        ["subscriber_id", "valid_from"],
+        ["is_current"],
+    )
+    assert snapshots.changed_keys == {"subscribers": ["subscriber_id"], "consent_events": ["subscriber_id"]}
     assert models["revenue_share_statements"].partition == {"kind": "monthly", "column": "statement_month"}
     assert models["late_revocations"].changed_keys["delivered_batches"] == ["deal_id", "batch_id"]
     assert models["revenue_share_allocations"].changed_keys == {
@@ -160,7 +170,20 @@ BROKEN = [
         "source('lake', 'people')",
         "is not declared in .*sources.yml",
     ),
-    ("marts/consent_snapshots.yml", "granularity: day", "granularity: week", "is not day or month"),
+    ("marts/consent_daily.yml", "granularity: day", "granularity: week", "is not day or month"),
+    # merge: every changed_keys input names the first unique_key column (the run's scope)
+    (
+        "marts/consent_snapshots.yml",
+        "          consent_events: [subscriber_id]",
+        "          consent_events: [event_id]",
+        "under merge every input names the one column 'subscriber_id'",
+    ),
+    (
+        "marts/consent_snapshots.yml",
+        "      unique_key: [subscriber_id, valid_from]\n",
+        "",
+        "unique_key and meta.delta_partition_by go with incremental_strategy merge",
+    ),
     # dbt < 1.10's form (values: directly under the test) is refused: arguments: is the rule
     (
         "marts/buyer_receivables.yml",

@@ -221,7 +221,7 @@ def test_r11_statements_ignore_consent_so_earned_money_is_paid_after_opt_out(sto
         "consent_events",
         "subscribers",
         "consent_snapshots",
-        "int_consent_timeline",
+        "consent_daily",
         "clip_exclusions",
         "int_clip_exclusion_timeline",
         "late_revocations",

@@ -269,7 +269,7 @@ def test_lineage_and_column_schema_in_the_ui(tmp_path, lake_and_home):
 
         # the money path alone, readable: everything upstream of the payout reconciliation
         browser.open(f"{base}/assets/payout_reconciliation?view=lineage&lineageScope=upstream&lineageDepth=10")
-        browser.wait_for(graph_draws([*MAIN_ASSETS, "uploads", "int_consent_timeline"]), "the money path's lineage")
+        browser.wait_for(graph_draws([*MAIN_ASSETS, "uploads", "consent_snapshots"]), "the money path's lineage")
         time.sleep(1.0)
         browser.screenshot(tmp_path / "money_path.png")
 

@@ -314,9 +314,8 @@ def synthetic_lake(store: DeltaStore, n_clips: int = 360, seed: int = 11) -> dic
     store.overwrite("deal_deliveries", pa.Table.from_pylist(deliveries, schema=DELIVERY_SCHEMA))
     store.overwrite("delivered_batches", pa.Table.from_pylist(batches, schema=DELIVERED_BATCH_SCHEMA))
     # the rest by the pipeline's own SQL models
-    run_sql_model(store, "int_consent_timeline")
     run_sql_model(store, "int_clip_exclusion_timeline")
-    run_sql_model(store, "consent_snapshots", range_start=THROUGH, range_end=THROUGH)
+    run_sql_model(store, "consent_snapshots")
     run_sql_model(store, "batch_revenue")
     return {"expected_state": expected_state, "clips": {c["clip_id"]: c for c in clips}}
 

@@ -2,8 +2,8 @@
 -- fixed order (NULL = eligible). Buyer exclusions (R1, excluded_buyers) are per buyer and
 -- are tested by the caller with list_contains(excluded_buyers, buyer_id).
 --   consent_action / enrolled_at: the subscriber's consent state at t (the last event
---   with event_at <= t by (event_at, event_id)) and its enrolment instant, from
---   int_consent_timeline.
+--   with event_at <= t by (event_at, event_id)) and its enrolment instant; NULL before any
+--   event. consent_snapshots.sql calls it at every instant where the state may change.
 CREATE OR REPLACE MACRO ineligible_reason(country, subscribed_at, cancelled_at, invited_at, consent_action, enrolled_at, t, review_days) AS
     CASE
         WHEN country IS DISTINCT FROM 'US' THEN 'not_us'

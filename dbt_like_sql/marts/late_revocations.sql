@@ -2,7 +2,7 @@
 -- History is not rewritten (deliveries are frozen); the late change is recorded here.
 --
 -- Incremental (the `incremental` block of the .yml; docs/PERFORMANCE.md): a delivery's
--- verdict depends only on its owner's subscriber row and consent timeline, its clip's
+-- verdict depends only on its owner's subscriber row and consent intervals, its clip's
 -- exclusion timeline and its batch. `<input>__changed` holds the keys whose rows of that
 -- input differ from the input as of this table's last computation, so only the
 -- deliveries touching one of them are re-judged and every other row is kept as it was.
@@ -20,21 +20,26 @@ d AS (
     WHERE getvariable('full_refresh')
        OR cb.deal_id IS NOT NULL
        OR dd.subscriber_id IN (SELECT subscriber_id FROM subscribers__changed)
-       OR dd.subscriber_id IN (SELECT subscriber_id FROM int_consent_timeline__changed)
+       OR dd.subscriber_id IN (SELECT subscriber_id FROM consent_snapshots__changed)
        OR dd.clip_id IN (SELECT clip_id FROM int_clip_exclusion_timeline__changed)
 ),
 owners AS (
     -- R1/R1b depend on the owner, the cutoff and the buyer only, so they are judged once per
-    -- (owner, batch cutoff, buyer) rather than once per delivered clip: the consent ASOF join
-    -- then runs over those pairs, not over every delivery of the history
-    SELECT p.subscriber_id, p.t, p.buyer_id, ct.event_id AS consent_event_id,
-           ineligible_reason(s.country, s.subscribed_at, s.cancelled_at, s.invited_at, ct.action,
-                             ct.enrolled_at, p.t, getvariable('review_days')) AS owner_reason,
-           coalesce(list_contains(ct.excluded_buyers, p.buyer_id), false) AS excluded_buyer
+    -- (owner, batch cutoff, buyer) rather than once per delivered clip: the owner's state as
+    -- of the cutoff is the consent_snapshots interval holding it. Before a subscriber's first
+    -- interval there is none: the macro judges the subscriber row alone (no consent event).
+    SELECT p.subscriber_id, p.t, p.buyer_id, c.consent_event_id,
+           CASE WHEN c.subscriber_id IS NULL
+                THEN ineligible_reason(s.country, s.subscribed_at, s.cancelled_at, s.invited_at, CAST(NULL AS VARCHAR),
+                                       CAST(NULL AS TIMESTAMPTZ), p.t,
+                                       getvariable('review_days'))
+                ELSE c.ineligible_reason
+           END AS owner_reason,
+           coalesce(list_contains(c.excluded_buyers, p.buyer_id), false) AS excluded_buyer
     FROM (SELECT DISTINCT subscriber_id, t, buyer_id FROM d) AS p
     LEFT JOIN subscribers AS s ON s.subscriber_id = p.subscriber_id
-    ASOF LEFT JOIN int_consent_timeline AS ct
-        ON p.subscriber_id = ct.subscriber_id AND p.t >= ct.event_at
+    LEFT JOIN consent_snapshots AS c
+        ON c.subscriber_id = p.subscriber_id AND c.valid_from <= p.t AND (c.valid_to IS NULL OR c.valid_to > p.t)
 ),
 flagged_owners AS (
     SELECT * FROM owners WHERE owner_reason IS NOT NULL OR excluded_buyer

@@ -1,20 +1,17 @@
--- The library's estimated value by tier x activity x consent state, as of the latest
--- consent snapshot day at or before the run's as_of, and the opt-in upside: the value of
--- footage whose owners would be eligible if they opted in, and how much of it is footage
--- with GPS and IMU telemetry (docs/VALUATION.md).
+-- The library's estimated value by tier x activity x consent state, as of the end of the
+-- run's day (the consent_snapshots row holding that instant), and the opt-in upside: the
+-- value of footage whose owners would be eligible if they opted in, and how much of it is
+-- footage with GPS and IMU telemetry (docs/VALUATION.md).
 -- Estimates from clip_valuations (a model), never money owed.
 WITH snapshot_day AS (
-    SELECT max(snapshot_date) AS snapshot_date
-    FROM consent_snapshots
-    -- as_of is the end of the run's day D (D+1 00:00 UTC): the last snapshot day <= D
-    WHERE snapshot_date <= CAST(CAST(getvariable('as_of') AS TIMESTAMPTZ) - INTERVAL 1 MICROSECOND AS DATE)
+    -- as_of is the end of the run's day D (D+1 00:00 UTC): the state as of D's last microsecond
+    SELECT CAST(getvariable('as_of') AS TIMESTAMPTZ) - INTERVAL 1 MICROSECOND AS t,
+           CAST(CAST(getvariable('as_of') AS TIMESTAMPTZ) - INTERVAL 1 MICROSECOND AS DATE) AS snapshot_date
 ),
 owners AS (
-    SELECT c.subscriber_id, c.is_eligible, c.ineligible_reason, c.snapshot_date,
-           -- the snapshot's instant: the last microsecond of its day
-           CAST(c.snapshot_date AS TIMESTAMPTZ) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND AS t
-    FROM consent_snapshots AS c
-    JOIN snapshot_day USING (snapshot_date)
+    SELECT c.subscriber_id, c.is_eligible, c.ineligible_reason, d.snapshot_date, d.t
+    FROM consent_snapshots AS c, snapshot_day AS d
+    WHERE c.valid_from <= d.t AND (c.valid_to IS NULL OR c.valid_to > d.t)
 ),
 clips AS (
     SELECT f.clip_id, f.subscriber_id, f.tier, f.activity, f.billable_seconds, f.is_duplicate, f.uploaded_at,

@@ -69,7 +69,7 @@ AUDITED_TABLES = frozenset(
         "consent_events",
         "clip_exclusions",
         "footage_inventory",
-        "int_consent_timeline",
+        "consent_snapshots",
         "int_clip_exclusion_timeline",
         "license_batches",
         "license_deals",

@@ -12,7 +12,7 @@ laptop) and judges the tables as they are now, not as they were at their last ru
 * every blocking ``@dg.asset_check`` on :data:`GATED_CHECK_ASSETS` (all defined in the
   licensing domain's checks), invoked directly with the lakehouse resource;
 * three finance checks of our own: the month is over; the lake was built through it
-  (statements of the month or later exist, or consent snapshots reach its last day);
+  (statements of the month or later exist, or consent_daily reaches its last day);
   opening balances continue the previous month's carried-forward amounts, for every
   month up to it (which also catches a month in the middle that was never built).
 """
@@ -232,16 +232,16 @@ def _python_check_breaches(lakehouse: LakehouseResource, checks: set[str]) -> li
 
 def _built_through(store) -> tuple[str | None, date | None]:
     """Evidence of how far the lake was materialized: its last statement month, and the
-    last consent snapshot day (daily partitions run through ``--through``)."""
+    last day of consent_daily (daily partitions run through ``--through``)."""
     last_month = last_day = None
     if store.exists("revenue_share_statements"):
         months = [
             m for m in store.read("revenue_share_statements", columns=["statement_month"]).column(0).to_pylist() if m
         ]
         last_month = max(months, default=None)
-    if store.exists("consent_snapshots"):
+    if store.exists("consent_daily"):
         con = duck.connect()
-        con.register("c", store.dataset("consent_snapshots"))
+        con.register("c", store.dataset("consent_daily"))
         value = con.execute("SELECT max(snapshot_date) FROM c").fetchone()[0]
         con.close()
         last_day = value if isinstance(value, date) or value is None else date.fromisoformat(str(value)[:10])
@@ -286,7 +286,7 @@ def run_gate(lakehouse: LakehouseResource, months: list[str], now: datetime | No
                     month,
                     1,
                     [
-                        f"the lake has no statements for {month} or later (last: {last_month}) and consent snapshots end "
+                        f"the lake has no statements for {month} or later (last: {last_month}) and consent_daily ends "
                         f"{last_day}: materialize through {month_end} first"
                     ],
                 )

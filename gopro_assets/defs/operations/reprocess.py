@@ -17,7 +17,7 @@ from __future__ import annotations
 import dagster as dg
 
 PARALLEL_TAG = "gopro/parallel"
-DAILY_ASSETS = dg.AssetSelection.assets("footage_inventory", "footage_quarantine", "consent_snapshots")
+DAILY_ASSETS = dg.AssetSelection.assets("footage_inventory", "footage_quarantine", "consent_daily")
 
 # Each step (and each asset check) is its own process. ``forkserver`` forks them from a
 # server process that has already imported the code location, so a step starts in well
