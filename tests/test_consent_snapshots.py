@@ -397,3 +397,32 @@ def test_consent_daily_check_fails_on_a_wrong_count(lake):
     wrong = good.set_column(3, "subscribers", pa.array([3], pa.int64()))
     assert {t.name for t, n, _ in run_tests(con, model, wrong) if n} == {"counts_match_subscriber_states"}
     con.close()
+
+
+# =========================================================================== int_clip_exclusion_timeline
+def test_clip_exclusion_timeline_rebuilds_only_the_changed_clips(store):
+    # c1 excluded, c2 excluded; then a later include for c1 and a same-instant event with a
+    # larger event_id for c2 (it decides that instant, R1b): one MERGE touching c1 and c2's rows only
+    lake = Lake(store)
+    lake.sub("S").clip("c1", "S").clip("c2", "S").clip("c3", "S")
+    at = ts("2026-01-05T00:00:00Z")
+    lake.exclusion("x1", "S", "c1", at).exclusion("x2", "S", "c2", at).exclusion("x3", "S", "c3", at)
+    lake.build()
+    first = {
+        (r["clip_id"], r["event_at"]): r["event_id"] for r in store.read("int_clip_exclusion_timeline").to_pylist()
+    }
+    assert first == {("c1", at): "x1", ("c2", at): "x2", ("c3", at): "x3"}
+    lake.exclusion("x4", "S", "c1", at + timedelta(days=1), "include").exclusion("x5", "S", "c2", at, "include")
+    lake.build()
+    commit = store.table("int_clip_exclusion_timeline").history(1)[0]
+    assert commit["operation"] == "MERGE"
+    # c2's row at `at` replaced (1 deleted, 1 inserted), c1's include appended, c3 untouched
+    metrics = commit["operationMetrics"]
+    assert (metrics["num_target_rows_deleted"], metrics["num_target_rows_inserted"]) == (1, 2)
+    rows = store.read("int_clip_exclusion_timeline").to_pylist()
+    assert sorted((r["clip_id"], r["event_at"], r["event_id"], r["action"]) for r in rows) == [
+        ("c1", at, "x1", "exclude"),
+        ("c1", at + timedelta(days=1), "x4", "include"),
+        ("c2", at, "x5", "include"),
+        ("c3", at, "x3", "exclude"),
+    ]
