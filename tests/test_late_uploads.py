@@ -90,11 +90,11 @@ def test_footage_backlog_finds_uploads_that_arrived_after_their_day_ran(tmp_path
     def set_uploads(rows: list[dict]) -> None:
         store.overwrite("uploads", pa.Table.from_pylist(rows, schema=UPLOADS_SCHEMA))
 
-    assert footage_backlog(store, FIRST_DAY) == (frozenset(), frozenset())  # nothing ingested yet
+    assert footage_backlog(store, FIRST_DAY)[:2] == (frozenset(), frozenset())  # nothing ingested yet
     set_uploads(on_time)
     assert footage_backlog(store, FIRST_DAY).behind == {day(3)}  # not probed yet
     refresh_inventory(store, str(landing), [day(3)], FIRST_DAY, _probe_here)
-    assert footage_backlog(store, FIRST_DAY) == (set(), {day(3)})
+    assert footage_backlog(store, FIRST_DAY)[:2] == (set(), {day(3)})
 
     # a late upload on the processed day, one on a day never processed, one dated before the first day
     late = _upload("c3", "s1/late.MP4", jan3 + timedelta(hours=2))
@@ -107,7 +107,7 @@ def test_footage_backlog_finds_uploads_that_arrived_after_their_day_ran(tmp_path
         ]
     )
     backlog = footage_backlog(store, FIRST_DAY)
-    assert backlog == ({day(1), day(3), day(6)}, {day(3)})
+    assert backlog[:2] == ({day(1), day(3), day(6)}, {day(3)})
     assert late_upload_days(backlog.behind, backlog.processed, [day(10)]) == [day(3)]
     refresh_inventory(store, str(landing), [day(3)], FIRST_DAY, _probe_here)
     assert footage_backlog(store, FIRST_DAY).behind == {day(1), day(6)}
@@ -116,7 +116,31 @@ def test_footage_backlog_finds_uploads_that_arrived_after_their_day_ran(tmp_path
     set_uploads([on_time[1], late])
     assert footage_backlog(store, FIRST_DAY).behind == {day(3)}
     refresh_inventory(store, str(landing), [day(3)], FIRST_DAY, _probe_here)
-    assert footage_backlog(store, FIRST_DAY) == (set(), {day(3)})
+    assert footage_backlog(store, FIRST_DAY)[:2] == (set(), {day(3)})
+
+
+def test_footage_backlog_since_a_version_compares_only_the_days_that_changed(tmp_path):
+    # Jan 3 and Jan 4 probed; then a late upload for Jan 3 arrives (a new version of uploads)
+    # and Jan 4's footage row goes stale behind the comparison's back (deleted by hand). Since
+    # the version compared before, only Jan 3 changed in uploads, so only Jan 3 is found;
+    # the whole comparison (no version, or a version VACUUM removed) finds both.
+    store = DeltaStore(str(tmp_path / "lake"))
+    landing = tmp_path / "landing"
+    encode_mp4(landing / "footage/s1/a.MP4", seconds=2, shade=10)
+    jan3, jan4 = datetime(2025, 1, 3, 9, tzinfo=UTC), datetime(2025, 1, 4, 9, tzinfo=UTC)
+    rows = [_upload("c1", "s1/a.MP4", jan3), _upload("c2", "s1/a.MP4", jan4)]
+    store.upsert("uploads", pa.Table.from_pylist(rows, schema=UPLOADS_SCHEMA), key=["clip_id"])
+    refresh_inventory(store, str(landing), [day(3), day(4)], FIRST_DAY, _probe_here)
+    checked = footage_backlog(store, FIRST_DAY)
+    assert checked.behind == set() and checked.uploads_version == store.version("uploads")
+    assert footage_backlog(store, FIRST_DAY, since_version=checked.uploads_version)[:2] == (set(), set())
+    late = [_upload("c3", "s1/a.MP4", jan3 + timedelta(hours=3))]
+    store.upsert("uploads", pa.Table.from_pylist(late, schema=UPLOADS_SCHEMA), key=["clip_id"])
+    store.delete("footage_inventory", "clip_id = 'c2'")
+    since = footage_backlog(store, FIRST_DAY, since_version=checked.uploads_version)
+    assert since[:2] == ({day(3)}, {day(3)}) and since.uploads_version == store.version("uploads")
+    assert footage_backlog(store, FIRST_DAY).behind == {day(3), day(4)}
+    assert footage_backlog(store, FIRST_DAY, since_version=999).behind == {day(3), day(4)}  # no such version
 
 
 # -- (b) the nightly, for real: a late upload licensed in the next batch due ---------------------

@@ -73,6 +73,12 @@ def _with_commit_retries(commit):
     raise AssertionError("unreachable")
 
 
+def _only_files(dataset: pads.Dataset, paths: set[str]) -> pads.Dataset:
+    """``dataset`` restricted to the data files ``paths`` (partition values kept)."""
+    fragments = [f for f in dataset.get_fragments() if f.path in paths]
+    return pads.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+
+
 class SchemaEvolutionError(ValueError):
     """A stored Delta table whose columns this version cannot write by adding columns."""
 
@@ -171,6 +177,22 @@ class DeltaStore:
         else:
             _DATASETS.move_to_end(key)
         return ds
+
+    def files_between(self, table: str, before: int, after: int) -> tuple[pads.Dataset, pads.Dataset]:
+        """(added, removed): the data files that version ``after`` of ``table`` holds and
+        ``before`` does not, and the other way round, as datasets (partition values kept).
+        Delta data files never change once written, so every row that differs between the
+        two versions is in one of them (a rewritten file's unchanged rows are in both).
+        Raises LookupError when either version cannot be read (VACUUM, log retention)."""
+        try:
+            old, new = self.dataset(table, before), self.dataset(table, after)
+        except Exception as err:  # noqa: BLE001 - a version whose log or files are gone
+            raise LookupError(f"{table}: version {before} or {after} cannot be read: {err}") from err
+        if old is None or new is None:
+            raise LookupError(f"{table}: version {before} or {after} is gone")
+        old_files = {f.path for f in old.get_fragments()}
+        new_files = {f.path for f in new.get_fragments()}
+        return _only_files(new, new_files - old_files), _only_files(old, old_files - new_files)
 
     def read_dataset(self, table: str, version: int | None = None, prune: str | None = None) -> pads.Dataset | None:
         """The table's dataset (see :meth:`read` for ``prune``); None when it does not exist."""

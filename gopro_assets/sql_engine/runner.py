@@ -21,7 +21,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import sqlglot
 from sqlglot import exp
 
@@ -574,13 +573,7 @@ def changed_key_values(
     row that differs is in a file only one of the versions holds: only those files are
     read, and the rows in both (a file rewritten with some of its rows unchanged) cancel
     out. Raises LookupError when ``before`` cannot be read any more (VACUUM, log retention)."""
-    old, new = store.dataset(table, before), store.dataset(table, after)
-    if old is None or new is None:
-        raise LookupError(f"{table}: version {before} or {after} is gone")
-    old_files = {f.path for f in old.get_fragments()}
-    new_files = {f.path for f in new.get_fragments()}
-    removed = _only_files(old, old_files - new_files)
-    added = _only_files(new, new_files - old_files)
+    added, removed = store.files_between(table, before, after)
     con.register(f"{table}__removed", removed)
     con.register(f"{table}__added", added)
     cols = ", ".join(_quote(k) for k in keys)
@@ -596,12 +589,6 @@ def changed_key_values(
     finally:
         con.unregister(f"{table}__removed")
         con.unregister(f"{table}__added")
-
-
-def _only_files(dataset: pads.Dataset, paths: set[str]) -> pads.Dataset:
-    """``dataset`` restricted to the data files ``paths`` (partition values kept)."""
-    fragments = [f for f in dataset.get_fragments() if f.path in paths]
-    return pads.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
 
 
 def register_full_refresh(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:

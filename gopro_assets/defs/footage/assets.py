@@ -12,7 +12,12 @@ from datetime import date
 import dagster as dg
 
 from gopro_assets.domain.footage.inventory import refresh_inventory
-from gopro_assets.domain.footage.late_uploads import contiguous_ranges, footage_backlog, late_upload_days
+from gopro_assets.domain.footage.late_uploads import (
+    FootageBacklog,
+    contiguous_ranges,
+    footage_backlog,
+    late_upload_days,
+)
 from gopro_assets.domain.footage.probe import probe_many
 from gopro_assets.domain.footage.tables import FOOTAGE_INVENTORY, FOOTAGE_QUARANTINE_TABLE
 from gopro_assets.shared.metadata import column_schema, per_partition, table_metadata, without_bulky
@@ -71,7 +76,12 @@ def _spec(name: str, description: str, partitions_def=daily_partitions) -> dg.As
 def footage_inventory(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     store = lakehouse.store()
     days = partition_days(context)
-    late = late_days(context, store, days) if context.run.tags.get(LATE_UPLOADS_TAG) == PROBE_LATE_UPLOADS else []
+    late, checked = ([], {})
+    if context.run.tags.get(LATE_UPLOADS_TAG) == PROBE_LATE_UPLOADS:
+        backlog = footage_backlog(store, START, since_version=last_uploads_version_checked(context))
+        late = late_days(context, backlog, days)
+        # the next night compares only the uploads that change after this version
+        checked = {UPLOADS_VERSION_CHECKED: backlog.uploads_version} if backlog.uploads_version is not None else {}
     report = refresh_days(context, lakehouse, days)
     late_reports = [
         (late_range, refresh_days(context, lakehouse, late_range)) for late_range in contiguous_ranges(late)
@@ -114,15 +124,30 @@ def footage_inventory(context: dg.AssetExecutionContext, lakehouse: LakehouseRes
                 "duplicates_in_partitions": report["duplicates"],
                 "with_telemetry_in_partitions": report["with_telemetry"],
                 "late_upload_days_probed_again": len(late),
+                **checked,
             },
         ),
     )
 
 
-def late_days(context: dg.AssetExecutionContext, store, run_days: list[date]) -> list[date]:
+# Metadata key of footage_inventory's nightly materialization: the uploads version whose
+# late uploads that run probed (footage_backlog compares only what changed since).
+UPLOADS_VERSION_CHECKED = "uploads_version_checked"
+
+
+def last_uploads_version_checked(context: dg.AssetExecutionContext) -> int | None:
+    """The uploads version the last footage_inventory materialization checked for late
+    uploads; None when it was another kind of run (then every day is compared)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("footage_inventory"))
+    entry = event.asset_materialization.metadata.get(UPLOADS_VERSION_CHECKED) if event else None
+    value = getattr(entry, "value", None)
+    return value if isinstance(value, int) else None
+
+
+def late_days(context: dg.AssetExecutionContext, backlog: FootageBacklog, run_days: list[date]) -> list[date]:
     """The upload days, besides the run's own, already materialized (in Dagster or in the
-    lake) whose footage is behind the uploads table: uploads that arrived after their day ran."""
-    backlog = footage_backlog(store, START)
+    lake) whose footage is behind the uploads table (``backlog``): uploads that arrived
+    after their day ran."""
     candidates = sorted(backlog.behind - set(run_days))
     if not candidates:
         return []

@@ -28,37 +28,53 @@ class FootageBacklog(NamedTuple):
 
     behind: frozenset[date]  # an upload without its footage row, or a footage row without its upload
     processed: frozenset[date]  # a footage row (inventory or quarantine) exists: the footage step ran there
+    uploads_version: int | None = None  # the version of the uploads table compared
 
 
-def footage_backlog(store, first_day: date) -> FootageBacklog:
+def footage_backlog(store, first_day: date, since_version: int | None = None) -> FootageBacklog:
     """Compare the uploads table with the footage rows, on (clip_id, object_key, upload day).
 
     An upload is probed when it has an inventory row or a quarantine row with those three
     values (a telemetry warning comes with an inventory row). A day is behind when one of
     its uploads is not probed (it arrived after the day ran) or one of its footage rows
-    matches no upload any more (an upload row rebuilt since). Reads three columns of
-    each table; anything dated before ``first_day`` belongs to it (contract §1).
+    matches no upload any more (an upload row rebuilt since). Anything dated before
+    ``first_day`` belongs to it (contract §1).
+
+    ``since_version``: the uploads version an earlier comparison covered. Then only the
+    upload days of the rows that changed since (read from the data files the two versions
+    do not share) are compared, so a night costs its new uploads, not the whole history;
+    the whole table is compared when it is None or cannot be read any more.
     """
     uploads = store.dataset(UPLOADS)
     if uploads is None:
         return FootageBacklog(frozenset(), frozenset())
+    version = store.version(UPLOADS)
     con = duck.connect()
     try:
+        days = _changed_upload_days(con, store, first_day, since_version, version)
+        if days is not None and not days:
+            return FootageBacklog(frozenset(), frozenset(), version)
+        prune = None if days is None else "upload_day IN (" + ", ".join(f"'{d.isoformat()}'" for d in days) + ")"
         con.register(UPLOADS, uploads)
         for table, schema in ((INVENTORY, INVENTORY_SCHEMA), (FOOTAGE_QUARANTINE, FOOTAGE_QUARANTINE_SCHEMA)):
-            ds = store.dataset(table)
+            ds = store.read_dataset(table, prune=prune)
             con.register(table, ds if ds is not None else schema.empty_table())
+        only_days = "true" if prune is None else prune
         rows = con.sql(
             f"""
             WITH upload AS (
-                SELECT clip_id, object_key,
-                       greatest(CAST(uploaded_at AS DATE), DATE '{first_day.isoformat()}') AS upload_day
-                FROM {UPLOADS}
+                SELECT * FROM (
+                    SELECT clip_id, object_key,
+                           greatest(CAST(uploaded_at AS DATE), DATE '{first_day.isoformat()}') AS upload_day
+                    FROM {UPLOADS}
+                ) WHERE {only_days}
             ),
             footage AS (
-                SELECT clip_id, object_key, upload_day FROM {INVENTORY}
-                UNION ALL
-                SELECT clip_id, object_key, upload_day FROM {FOOTAGE_QUARANTINE}
+                SELECT * FROM (
+                    SELECT clip_id, object_key, upload_day FROM {INVENTORY}
+                    UNION ALL
+                    SELECT clip_id, object_key, upload_day FROM {FOOTAGE_QUARANTINE}
+                ) WHERE {only_days}
             ),
             compared AS (
                 SELECT coalesce(u.upload_day, f.upload_day) AS upload_day,
@@ -77,7 +93,32 @@ def footage_backlog(store, first_day: date) -> FootageBacklog:
     return FootageBacklog(
         behind=frozenset(day for day, behind, _ in rows if behind),
         processed=frozenset(day for day, _, processed in rows if processed),
+        uploads_version=version,
     )
+
+
+def _changed_upload_days(con, store, first_day: date, since: int | None, now: int | None) -> list[date] | None:
+    """The upload days of the uploads rows that differ between versions ``since`` and
+    ``now``; None (compare every day) when there is no earlier version or it is gone."""
+    if since is None or now is None or since > now:
+        return None
+    if since == now:
+        return []
+    try:
+        added, removed = store.files_between(UPLOADS, since, now)
+    except LookupError:
+        return None
+    con.register("uploads_added", added)
+    con.register("uploads_removed", removed)
+    rows = con.sql(
+        f"""
+        SELECT DISTINCT greatest(CAST(uploaded_at AS DATE), DATE '{first_day.isoformat()}') FROM (
+            (SELECT * FROM uploads_added EXCEPT ALL SELECT * FROM uploads_removed)
+            UNION ALL
+            (SELECT * FROM uploads_removed EXCEPT ALL SELECT * FROM uploads_added))
+        """
+    ).fetchall()
+    return sorted(day for (day,) in rows)
 
 
 def late_upload_days(behind: set[date], materialized: set[date], run_days: list[date]) -> list[date]:
