@@ -254,7 +254,7 @@ def test_a_night_rewrites_only_the_open_rows_and_matches_a_rebuild(store, tmp_pa
     for i in range(40):
         lake.sub(f"S{i:02d}").consent(f"S{i:02d}-in", f"S{i:02d}", OPTED_IN + timedelta(hours=i))
     first = intervals(lake)
-    history_files = set(store.files("consent_snapshots", prune="is_current = false"))
+    history_files = set(store.files("consent_snapshots", prune="valid_to_month <> 'open'"))
     assert history_files and sum(len(v) for v in first.values()) == 40 * 3
     night = ts("2026-02-01T08:00:00Z")
     lake.consent("S07-out", "S07", night, "opt_out")
@@ -277,6 +277,29 @@ def test_a_night_rewrites_only_the_open_rows_and_matches_a_rebuild(store, tmp_pa
     rebuilt = Lake(DeltaStore(str(tmp_path / "fresh")))
     rebuilt.subs, rebuilt.events = dict(lake.subs), list(lake.events)
     assert intervals(rebuilt) == after
+
+
+def test_an_opt_out_inside_a_review_window_rewrites_only_the_months_about_now(store):
+    # Old history ends in January 2025 (opt-ins reviewed by Jan 9). R opts in on Feb 26 2026,
+    # so its review row [Feb 26, Mar 5) is already closed (it ends in March); R opts out on
+    # Feb 28: that row becomes [Feb 26, Feb 28). Only the 'open' and '2026-03' partitions
+    # lose files; the January 2025 history is not read back into a rewrite.
+    lake = Lake(store)
+    for i in range(10):
+        lake.sub(f"S{i}").consent(f"S{i}-in", f"S{i}", OPTED_IN)
+    opt_in = ts("2026-02-26T00:00:00Z")
+    lake.sub("R").consent("R-in", "R", opt_in)
+    intervals(lake)
+    months = {m for m in store.read("consent_snapshots")["valid_to_month"].to_pylist()}
+    assert months == {"2025-01", "2026-02", "2026-03", "open"}
+    old_history = set(store.files("consent_snapshots", prune="valid_to_month = '2025-01'"))
+    lake.consent("R-out", "R", ts("2026-02-28T00:00:00Z"), "opt_out")
+    assert intervals(lake)["R"][-2:] == [
+        (opt_in, ts("2026-02-28T00:00:00Z"), True, "in_review_window", opt_in),
+        (ts("2026-02-28T00:00:00Z"), None, False, "not_opted_in", None),
+    ]
+    assert set(store.files("consent_snapshots", prune="valid_to_month = '2025-01'")) == old_history
+    assert store.table("consent_snapshots").history(1)[0]["operation"] == "MERGE"
 
 
 def test_a_late_backdated_event_rewrites_that_subscribers_history(store):
@@ -358,7 +381,7 @@ def test_checks_fail_on_corrupted_rows(lake):
     s_open = next(r for r in rows if r["subscriber_id"] == "S" and r["valid_to"] is None)
     split = s_open["valid_from"] + timedelta(days=100)
     rows.append(s_open | {"valid_from": split})
-    s_open["valid_to"], s_open["is_current"] = split, False
+    s_open["valid_to"], s_open["is_current"], s_open["valid_to_month"] = split, False, split.strftime("%Y-%m")
     assert set(failing(pa.Table.from_pylist(rows, schema=good.schema))) == {"a_row_starts_only_where_the_state_changes"}
     con.close()
 

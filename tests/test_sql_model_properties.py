@@ -100,7 +100,7 @@ def test_config_reaches_the_engine():
         None,
         "merge",
         ["subscriber_id", "valid_from"],
-        ["is_current"],
+        ["valid_to_month"],
     )
     assert snapshots.changed_keys == {"subscribers": ["subscriber_id"], "consent_events": ["subscriber_id"]}
     assert models["revenue_share_statements"].partition == {"kind": "monthly", "column": "statement_month"}

@@ -93,6 +93,9 @@ SELECT
     ineligible_reason IS NULL AS is_eligible,
     ineligible_reason,
     event_id AS consent_event_id,
-    lead(t) OVER (PARTITION BY subscriber_id ORDER BY t) IS NULL AS is_current
+    lead(t) OVER (PARTITION BY subscriber_id ORDER BY t) IS NULL AS is_current,
+    -- the Delta partition: the UTC month the row ends in, 'open' while it has no end
+    coalesce(strftime(lead(t) OVER (PARTITION BY subscriber_id ORDER BY t) AT TIME ZONE 'UTC', '%Y-%m'), 'open')
+        AS valid_to_month
 FROM starts
 ORDER BY subscriber_id, valid_from
