@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 from conftest import run_sql_model, write_rows
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gopro_assets.domain.footage.inventory import INVENTORY_SCHEMA, billable_seconds, mark_duplicates, tier
 from gopro_assets.domain.ingestion.landing import BATCH_SCHEMA, DEAL_SCHEMA, LANDING_KINDS
@@ -628,3 +630,37 @@ def test_r10_revenue_month_is_the_utc_month_of_the_cutoff():
     minus5 = timezone(timedelta(hours=-5))
     assert deliveries.revenue_month(datetime(2026, 1, 31, 23, 30, tzinfo=minus5)) == "2026-02"
     assert deliveries.revenue_month(ts("2026-01-31T23:59:59.999999Z")) == "2026-01"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seconds=st.lists(st.integers(0, 300), max_size=12),
+    cap=st.none() | st.integers(0, 40),
+    whole=st.booleans(),
+)
+def test_r6_batch_deliveries_equal_select_batch_whether_or_not_everything_fits(seconds, cap, whole):
+    # batch_deliveries takes every candidate at once when they all fit (no walk); the rows
+    # and ranks must be those select_batch picks either way
+    units = [f"r{i // 3}" if whole else f"c{i}" for i in range(len(seconds))]
+    n = len(seconds)
+    candidates = pa.table(
+        {
+            "clip_id": [f"c{i}" for i in range(n)],
+            "subscriber_id": ["S"] * n,
+            "tier": ["hd"] * n,
+            "billable_seconds": pa.array(seconds, pa.int64()),
+            "tier_price_cents": pa.array([200] * n, pa.int64()),
+            "sensor_bonus_cents": pa.array([0] * n, pa.int64()),
+            "has_gps": [False] * n,
+            "has_imu": [False] * n,
+            "camera_model": pa.array([None] * n, pa.string()),
+            "recording_id": units,
+            "chapter": pa.array([1] * n, pa.int64()),
+            "unit_id": units,
+        }
+    )
+    batch = {"deal_id": "D", "batch_id": "B", "max_minutes": cap, "cutoff_at": CUTOFF}
+    rows = deliveries.batch_deliveries(batch, {"pricing_model": "per_minute"}, candidates)
+    chosen = select_batch(seconds, cap, units)
+    assert rows["clip_id"].to_pylist() == [f"c{i}" for i in chosen]
+    assert rows["selection_rank"].to_pylist() == [i + 1 for i in chosen]

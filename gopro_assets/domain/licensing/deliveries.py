@@ -250,17 +250,23 @@ def deliver_batch(
 def batch_deliveries(batch: dict, deal: dict, candidates: pa.Table) -> pa.Table:
     """R6: the batch's deliveries (deal_deliveries rows), chosen from its licensable
     candidates (licensable_clips.sql, in selection order) under the batch's cap."""
-    seconds = candidates["billable_seconds"].to_pylist()
-    # clip by clip, or recording by recording under whole_recordings (unit_id, R15)
-    chosen = select_batch(seconds, batch["max_minutes"], candidates["unit_id"].to_pylist())
-    picked = candidates.take(pa.array(chosen, pa.int64())) if chosen else candidates.slice(0, 0)
+    cap = batch["max_minutes"]
+    if cap is None or (pc.sum(candidates["billable_seconds"]).as_py() or 0) <= cap * 60:
+        # every candidate fits: R6 takes them all, in order (no need to walk them one by one)
+        chosen = pa.array(range(candidates.num_rows), pa.int64())
+        picked = candidates
+    else:
+        # clip by clip, or recording by recording under whole_recordings (unit_id, R15)
+        seconds = candidates["billable_seconds"].to_pylist()
+        chosen = pa.array(select_batch(seconds, cap, candidates["unit_id"].to_pylist()), pa.int64())
+        picked = candidates.take(chosen)
     month = revenue_month(batch["cutoff_at"])
     n = picked.num_rows
     per_minute = deal["pricing_model"] == "per_minute"
     return pa.table(
         {
-            "deal_id": pa.array([batch["deal_id"]] * n, pa.string()),
-            "batch_id": pa.array([batch["batch_id"]] * n, pa.string()),
+            "deal_id": pa.repeat(pa.scalar(batch["deal_id"], pa.string()), n),
+            "batch_id": pa.repeat(pa.scalar(batch["batch_id"], pa.string()), n),
             "clip_id": picked["clip_id"],
             "subscriber_id": picked["subscriber_id"],
             "tier": picked["tier"],
@@ -268,9 +274,9 @@ def batch_deliveries(batch: dict, deal: dict, candidates: pa.Table) -> pa.Table:
             "tier_price_cents": (
                 picked["tier_price_cents"].cast(pa.int64()) if per_minute else pa.nulls(n, pa.int64())
             ),
-            "revenue_month": pa.array([month] * n, pa.string()),
-            "cutoff_at": pa.array([batch["cutoff_at"]] * n, pa.timestamp("us", tz="UTC")),
-            "selection_rank": pa.array([i + 1 for i in chosen], pa.int64()),
+            "revenue_month": pa.repeat(pa.scalar(month, pa.string()), n),
+            "cutoff_at": pa.repeat(pa.scalar(batch["cutoff_at"], pa.timestamp("us", tz="UTC")), n),
+            "selection_rank": pc.add(chosen, 1),
             # v2, frozen with the delivery (R7, R12): the bonus charged and the facts behind it
             "sensor_bonus_cents": (
                 picked["sensor_bonus_cents"].cast(pa.int64()) if per_minute else pa.nulls(n, pa.int64())
