@@ -239,6 +239,45 @@ def test_explain_refuses_what_does_not_add_up(lake):
         explain(lake, "s2", "2025-01", as_of_version=before_edit)
 
 
+def test_explain_shows_the_owners_consent_at_the_cutoff_from_the_version_the_batch_pinned(store):
+    # s1 opted in 2024-12-01, subscribed and invited 2025-01-01 (Lake's default): eligible from
+    # 2025-01-01 (the review window ended 2024-12-08); the batch
+    # D1/B1 records the consent_snapshots version it was selected from. A later consent
+    # change (s1 opts out before JAN, arriving late) does not change that explanation (R12);
+    # a batch pinned to a version where s1 was NOT eligible does not add up (R5).
+    from test_deliveries import Lake, ts
+
+    consent = Lake(store).sub("s1").sub("s2").sub("s3")
+    for sid in ("s1", "s2", "s3"):
+        consent.consent(f"{sid}-in", sid, ts("2024-12-01T00:00:00Z"))
+    consent.build()
+    pinned = store.version("consent_snapshots")
+    batches = [b | {"input_versions": json.dumps({"consent_snapshots": pinned})} for b in BATCHES]
+    write_rows(store, "deal_deliveries", DELIVERIES, DELIVERY_SCHEMA)
+    write_rows(store, "delivered_batches", batches, DELIVERED_BATCH_SCHEMA)
+    for model in ("batch_revenue", "revenue_share_allocations"):
+        run_sql_model(store, model)
+    run_sql_model(store, "revenue_share_statements", **month_vars("2025-01"))
+    consent.consent("s1-out", "s1", ts("2025-01-10T00:00:00Z"), "opt_out").build()  # late: after delivery
+    b1 = explain(store, "s1", "2025-01").batches[0]
+    assert b1.consent == (
+        "consent: eligible at the cutoff (R1, R1b): state since 2025-01-01 00:00:00 UTC (event s1-in), "
+        f"enrolled 2024-12-01 00:00:00 UTC, excluded buyers: none (consent_snapshots version {pinned})"
+    )
+    assert f"  {b1.consent}" in render_text(explain(store, "s1", "2025-01"))
+    # pinned to the version after the opt-out: the delivery contradicts R5
+    late = store.version("consent_snapshots")
+    batches = [b | {"input_versions": json.dumps({"consent_snapshots": late})} for b in BATCHES]
+    write_rows(store, "delivered_batches", batches, DELIVERED_BATCH_SCHEMA)
+    for model in ("batch_revenue", "revenue_share_allocations"):
+        run_sql_model(store, model)
+    run_sql_model(store, "revenue_share_statements", **month_vars("2025-01"))  # pins that delivered_batches
+    with pytest.raises(
+        ExplainMismatch, match="owner not eligible at the cutoff in consent_snapshots version .*not_opted_in"
+    ):
+        explain(store, "s1", "2025-01")
+
+
 def test_cents_text():
     assert [cents_text(x) for x in (Fraction(125), Fraction(175, 2), Fraction(-1, 3), Fraction(-7, 3))] == [
         "125",

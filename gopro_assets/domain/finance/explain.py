@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from gopro_assets.domain.finance.money import (
@@ -48,6 +49,7 @@ DELIVERIES = "deal_deliveries"
 DELIVERED_BATCHES = "delivered_batches"
 BATCH_REVENUE = "batch_revenue"
 INPUT_TABLES = (ALLOCATIONS, DELIVERIES, DELIVERED_BATCHES, BATCH_REVENUE)
+CONSENT = "consent_snapshots"  # read at the version each batch was selected from
 SUBSCRIBERS = "subscribers"
 
 
@@ -96,6 +98,7 @@ class BatchLine:
     bonus_cents: int  # 0 or 1: the cent this subscriber got from that step
     allocated_cents: int
     break_reason: str | None = None
+    consent: str | None = None  # the owner's consent state at the cutoff (R1/R1b), from consent_snapshots
 
     @property
     def rounding(self) -> Fraction:
@@ -135,7 +138,7 @@ class Explanation:
 class ExplainLine:
     """One printed line: what it is, its text, and the cents it contributes (if any)."""
 
-    kind: str  # header | opening | batch | clip | pool | share | rounding | allocated | earned | total | decision | payable | carried_forward | activity | note
+    kind: str  # header | opening | batch | consent | clip | pool | share | rounding | allocated | earned | total | decision | payable | carried_forward | activity | note
     text: str
     cents: int | None = None
     exact: Fraction | None = None
@@ -143,6 +146,35 @@ class ExplainLine:
 
 
 # --------------------------------------------------------------------------- reading
+
+
+def _owner_consent(store: DeltaStore, batch: dict, subscriber_id: str, problems: list[str]) -> str:
+    """R1/R1b (R5): the owner's consent interval holding the batch's cutoff, from
+    consent_snapshots at the version the batch was selected from (its input_versions).
+    A state that was not eligible for the batch's buyer is a problem: R5 would not have
+    delivered the clip."""
+    version = json.loads(batch.get("input_versions") or "{}").get(CONSENT)
+    if version is None:
+        return f"consent: the batch records no {CONSENT} version (selected before the consent intervals)"
+    t = batch["cutoff_at"]
+    try:
+        # (deltalake may hand the column over as string_view: compare it as a string)
+        rows = _read(store, CONSENT, version, pc.field("subscriber_id").cast(pa.string()) == subscriber_id)
+    except Exception as err:  # noqa: BLE001 - a version VACUUM removed: say so, the money still adds up
+        return f"consent: {CONSENT} version {version} cannot be read: {err}"
+    held = [r for r in rows if r["valid_from"] <= t and (r["valid_to"] is None or r["valid_to"] > t)]
+    name = f"{batch['deal_id']}/{batch['batch_id']}"
+    if not held or not held[0]["is_eligible"] or batch.get("buyer_id") in (held[0]["excluded_buyers"] or []):
+        reason = (held[0]["ineligible_reason"] or "buyer excluded") if held else "no consent state"
+        problems.append(f"batch {name}: owner not eligible at the cutoff in {CONSENT} version {version}: {reason} (R5)")
+        return f"consent: NOT eligible at the cutoff ({reason})"
+    row = held[0]
+    excluded = ", ".join(row["excluded_buyers"] or []) or "none"
+    event = f"event {row['consent_event_id']}" if row["consent_event_id"] else "no consent event"
+    return (
+        f"consent: eligible at the cutoff (R1, R1b): state since {row['valid_from']:%Y-%m-%d %H:%M:%S} UTC ({event}), "
+        f"enrolled {row['enrolled_at']:%Y-%m-%d %H:%M:%S} UTC, excluded buyers: {excluded} ({CONSENT} version {version})"
+    )
 
 
 def _previous_month(month: str) -> str:
@@ -377,6 +409,7 @@ def explain(store: DeltaStore, subscriber_id: str, month: str, as_of_version: in
                 bonus_cents=me.bonus_cents if me else 0,
                 allocated_cents=int(a["allocated_cents"]),
                 break_reason=rev.get("break_reason"),
+                consent=_owner_consent(store, batch, subscriber_id, problems),
             )
         )
     batches.sort(key=lambda b: (b.cutoff_at, b.deal_id, b.batch_id))
@@ -496,6 +529,8 @@ def explanation_lines(e: Explanation) -> list[ExplainLine]:
                 data={"deal_id": b.deal_id, "batch_id": b.batch_id},
             )
         )
+        if b.consent:
+            out.append(ExplainLine("consent", f"  {b.consent}"))
         for c in b.clips:
             if c.price_cents_per_minute is not None:
                 text = (
