@@ -4,8 +4,8 @@
 -- A chapter counts when it is probed and not quarantined (it is in footage_inventory: a clip
 -- quarantined with severity 'error' never is; a telemetry 'warning' leaves it there, R2b)
 -- and is not a duplicate (R4): neither flagged is_duplicate nor a later copy of its
--- fingerprint by (uploaded_at, clip_id) over the whole inventory, as licensable_clips.sql
--- and non_original_clips.sql judge it. A recording is complete when its counted chapters
+-- fingerprint by (uploaded_at, clip_id) over the whole inventory, as non_original_clips.sql
+-- judges it for the deliveries (clips_eligible_at_cutoff.sql). A recording is complete when its counted chapters
 -- are exactly 1..n, each once. Rows without a recording_id (written before R15, not
 -- re-probed since) belong to no recording.
 WITH shared AS (
