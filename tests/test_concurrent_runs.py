@@ -10,6 +10,7 @@ import multiprocessing
 import shutil
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 
 import pytest
@@ -347,9 +348,10 @@ def test_two_processes_racing_freeze_each_batch_once(upstream, tmp_path, where):
     ctx = multiprocessing.get_context("spawn")  # deltalake does not survive fork
     with ctx.Manager() as manager:
         barrier = manager.Barrier(2)
-        with ctx.Pool(2) as pool:
+        # an executor, not multiprocessing.Pool: a worker that dies fails the test, never hangs it
+        with ProcessPoolExecutor(2, mp_context=ctx) as pool:
             started = time.monotonic()
-            frozen = pool.starmap(_deliver_due, [(str(raced), barrier, where)] * 2)
+            frozen = list(pool.map(_deliver_due, [str(raced)] * 2, [barrier] * 2, [where] * 2, timeout=600))
     assert sum(frozen) == expected_batches, frozen  # each batch frozen by exactly one of them
     assert _frozen_tables(raced) == _frozen_tables(alone)
     assert max(Counter((r["deal_id"], r["batch_id"]) for r in ch.read_rows(raced, "delivered_batches")).values()) == 1
