@@ -441,15 +441,7 @@ class DeltaStore:
         recorded. Returns the MERGE's metrics (files added and removed)."""
         props = {"commit_properties": CommitProperties(custom_metadata=commit_metadata)} if commit_metadata else {}
         if deletes.num_rows == 0 and inserts.num_rows == 0:
-            _with_commit_retries(
-                lambda: write_deltalake(
-                    self.uri(table),
-                    inserts,
-                    mode="append",
-                    storage_options=self.storage_options or None,
-                    **props,
-                )
-            )
+            self._write(table, inserts, mode="append", **props)
             return {"num_target_files_added": 0, "num_target_files_removed": 0}
         op = "_gopro_change"
         source = pa.concat_tables(

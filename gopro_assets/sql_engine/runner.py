@@ -443,6 +443,16 @@ def is_up_to_date(store: DeltaStore, model: SqlModel, fingerprint: str) -> bool:
     return last_fingerprint(store, model) == json.loads(fingerprint)
 
 
+def stale_fingerprint(
+    store: DeltaStore, model: SqlModel, con: duckdb.DuckDBPyConnection, variables: dict
+) -> str | None:
+    """The fingerprint of a run of ``model`` on ``con`` (the input versions it pinned), or
+    None when the table's last commit records that very fingerprint (it is up to date)."""
+    pinned = json.loads(con.execute("SELECT getvariable('input_versions')").fetchall()[0][0])
+    fingerprint = run_fingerprint(store, model, variables, pinned)
+    return None if is_up_to_date(store, model, fingerprint) else fingerprint
+
+
 def recompute_unless_up_to_date(
     store: DeltaStore, model: SqlModel, con: duckdb.DuckDBPyConnection, variables: dict
 ) -> pa.Table | None:
@@ -451,9 +461,8 @@ def recompute_unless_up_to_date(
     without running it when the table's last commit records that very fingerprint: it
     already holds these rows (an unpartitioned model recomputes everything, as revenue and
     allocations from every delivery do; docs/PERFORMANCE.md)."""
-    pinned = json.loads(con.execute("SELECT getvariable('input_versions')").fetchall()[0][0])
-    fingerprint = run_fingerprint(store, model, variables, pinned)
-    if is_up_to_date(store, model, fingerprint):
+    fingerprint = stale_fingerprint(store, model, con, variables)
+    if fingerprint is None:
         return None
     result = run_model(con, model)
     # A write that changes nothing is skipped, and then the next run recomputes once more;
@@ -496,9 +505,8 @@ def merge_unless_up_to_date(
     records the run's fingerprint. The rows of every other value, and the data files
     holding only those, are left alone. A full refresh overwrites the table. Returns the
     rows computed, or None when the table is up to date (nothing run, nothing written)."""
-    pinned = json.loads(con.execute("SELECT getvariable('input_versions')").fetchall()[0][0])
-    fingerprint = run_fingerprint(store, model, variables, pinned)
-    if is_up_to_date(store, model, fingerprint):
+    fingerprint = stale_fingerprint(store, model, con, variables)
+    if fingerprint is None:
         return None
     result = run_model(con, model)
     metadata = {FINGERPRINT_KEY: fingerprint}

@@ -45,17 +45,16 @@ def footage_backlog(store, first_day: date, since_version: int | None = None) ->
     do not share) are compared, so a night costs its new uploads, not the whole history;
     the whole table is compared when it is None or cannot be read any more.
     """
-    uploads = store.dataset(UPLOADS)
-    if uploads is None:
-        return FootageBacklog(frozenset(), frozenset())
     version = store.version(UPLOADS)
+    if version is None:
+        return FootageBacklog(frozenset(), frozenset())
     con = duck.connect()
     try:
         days = _changed_upload_days(con, store, first_day, since_version, version)
-        if days is not None and not days:
+        if days is not None and not days:  # nothing changed since: no table read at all
             return FootageBacklog(frozenset(), frozenset(), version)
         prune = None if days is None else "upload_day IN (" + ", ".join(f"'{d.isoformat()}'" for d in days) + ")"
-        con.register(UPLOADS, uploads)
+        con.register(UPLOADS, store.dataset(UPLOADS, version))
         for table, schema in ((INVENTORY, INVENTORY_SCHEMA), (FOOTAGE_QUARANTINE, FOOTAGE_QUARANTINE_SCHEMA)):
             ds = store.read_dataset(table, prune=prune)
             con.register(table, ds if ds is not None else schema.empty_table())
